@@ -1,0 +1,260 @@
+"""A stack of K identical-shape 4-layer networks trained side by side.
+
+A sweep trains many networks that share a shape and an activation and differ
+only in initializer, learning rate and seed. Their weights are stacked along a
+leading axis of length K, so one NumPy call updates all of them (most of the
+time of a small network is per-call overhead, see ``../shared/PERF_NOTES.md``).
+One network is simply K = 1, and the K networks never mix: slice k of every
+array depends on network k alone.
+
+Shapes (L = 3 weight layers for a 4-layer net, B = batch size):
+
+- ``W[l]``: (K, n_{l}, n_{l+1} * pieces), so that ``z = a @ W + b``
+- ``b[l]``: (K, 1, n_{l+1} * pieces), or None when biases are off
+- ``zs[l]``: (K, B, n_{l+1} * pieces) pre-activations of layer l+1
+- ``acts[0]``: the inputs, (B, n_0) shared by all K or (K, B, n_0);
+  ``acts[l+1]``: (K, B, n_{l+1})
+- ``dz[l]``: dL/dz of layer l+1, shape of ``zs[l]`` ("delta")
+- ``dW[l]``, ``db[l]``: gradient of the mean batch loss, shapes of W, b
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .initializers import get_initializer
+from .outputs import Output, get_output
+
+Array = np.ndarray
+
+BACKPROP_RULES = ("exact", "book")
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything the math needs to know about a network, shared by all K.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Widths of the input, hidden and output layers, e.g. ``(64, 32, 32, 10)``.
+    activation : str
+        Hidden activation, a key of ``nn.ACTIVATIONS``.
+    output : str
+        Output layer and loss, a key of ``nn.OUTPUTS``.
+    bias : bool
+        Biases on every layer (the book's code has none).
+    dtype : str
+        ``"float64"`` or ``"float32"``.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str = "sigmoid"
+    output: str = "softmax"
+    bias: bool = True
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
+        if len(self.sizes) < 2 or any(n < 1 for n in self.sizes):
+            raise ValueError(f"sizes must be at least two positive widths, got {self.sizes}")
+        get_activation(self.activation)
+        get_output(self.output)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; valid dtypes: {', '.join(DTYPES)}")
+
+    @property
+    def hidden(self) -> Activation:
+        return get_activation(self.activation)
+
+    @property
+    def out(self) -> Output:
+        return get_output(self.output)
+
+    @property
+    def layer_activations(self) -> tuple[Activation, ...]:
+        """The activation of each weight layer, the output layer last."""
+        n_hidden = len(self.sizes) - 2
+        return (self.hidden,) * n_hidden + (self.out.activation(self.hidden),)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+
+@dataclass
+class Params:
+    """Weights and biases of K stacked networks (see module docstring)."""
+
+    W: list[Array]
+    b: list[Array] | None = None
+
+    @property
+    def K(self) -> int:
+        return self.W[0].shape[0]
+
+    def copy(self) -> "Params":
+        return Params([w.copy() for w in self.W], None if self.b is None else [x.copy() for x in self.b])
+
+    def select(self, k: Sequence[int] | slice) -> "Params":
+        """The networks ``k`` as a new (copied) stack."""
+        return Params([w[k].copy() for w in self.W], None if self.b is None else [x[k].copy() for x in self.b])
+
+
+@dataclass
+class Grads:
+    """Per-layer gradients (or, for the book rule, the steps it applies)."""
+
+    dW: list[Array]
+    db: list[Array] | None
+    dz: list[Array] = field(default_factory=list)
+
+
+def init_params(arch: Architecture, inits: Sequence[str], rngs: Sequence[np.random.Generator]) -> Params:
+    """Initialize K networks, network k with initializer ``inits[k]`` and ``rngs[k]``.
+
+    Biases start at zero. Weights are drawn in float64 and then cast, so the
+    float32 network starts from the rounded float64 one.
+    """
+    if len(inits) != len(rngs):
+        raise ValueError(f"got {len(inits)} initializers for {len(rngs)} random generators")
+    fns = [get_initializer(name) for name in inits]
+    dtype = np.dtype(arch.dtype)
+    W = []
+    for l, act in enumerate(arch.layer_activations):
+        fan_in, fan_out = arch.sizes[l], arch.sizes[l + 1] * act.pieces
+        W.append(np.stack([fn(fan_in, fan_out, rng) for fn, rng in zip(fns, rngs)]).astype(dtype))
+    b = [np.zeros((w.shape[0], 1, w.shape[2]), dtype) for w in W] if arch.bias else None
+    return Params(W, b)
+
+
+def _check_inputs(arch: Architecture, X: Array) -> None:
+    if X.shape[-1] != arch.sizes[0]:
+        raise ValueError(
+            f"input width {X.shape[-1]} does not match the network's input width {arch.sizes[0]}"
+        )
+
+
+def forward(arch: Architecture, params: Params, X: Array) -> tuple[list[Array], list[Array]]:
+    """The one forward pass, used by training, evaluation and diagnostics.
+
+    Parameters
+    ----------
+    X : (B, n_0) shared by all K networks, or (K, B, n_0)
+
+    Returns
+    -------
+    zs : list of (K, B, n_l * pieces), pre-activations per weight layer
+    acts : list, ``acts[0] = X`` then (K, B, n_l) per weight layer;
+        ``acts[-1]`` is the network's output.
+    """
+    _check_inputs(arch, X)
+    zs, acts = [], [X]
+    a = X
+    for l, act in enumerate(arch.layer_activations):
+        z = np.matmul(a, params.W[l])
+        if params.b is not None:
+            z += params.b[l]
+        a = act.f(z)
+        zs.append(z)
+        acts.append(a)
+    return zs, acts
+
+
+def _expand(da: Array, act: Activation) -> Array:
+    # dL/da of a unit goes to each of its pieces before multiplying by df.
+    return da if act.pieces == 1 else np.repeat(da, act.pieces, axis=-1)
+
+
+def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
+    B = dz[0].shape[1]
+    dW = [np.matmul(np.swapaxes(a, -1, -2), d) / B for a, d in zip(acts[:-1], dz)]
+    db = [d.sum(axis=1, keepdims=True) / B for d in dz] if arch.bias else None
+    return dW, db
+
+
+def backward(
+    arch: Architecture, params: Params, zs: list[Array], acts: list[Array], T: Array, rule: str = "exact"
+) -> Grads:
+    """Gradients of the mean batch loss, or the book's update direction.
+
+    Parameters
+    ----------
+    zs, acts : from :func:`forward` on the same batch
+    T : (B, n_out) or (K, B, n_out) targets
+    rule : ``"exact"`` or ``"book"``
+
+    ``exact``: dz_L = dL/dz of the output (from the output/loss pair), then
+    ``da_{l-1} = dz_l @ W_l.T``, ``dz_{l-1} = da_{l-1} * f'(z_{l-1})``.
+
+    ``book``: the update rule of "Make Your Own Neural Network"'s code. With
+    ``e_L = y - t`` (the book's error with the sign flipped, so that both rules
+    step ``W -= lr * dW``), ``e_{l-1} = e_l @ W_l.T`` is passed down WITHOUT
+    the derivative of layer l, and ``dz_l = e_l * f'(z_l)``. For the output
+    layer both rules agree. The returned ``dz`` are the rule's per-sample
+    deltas; ``dW`` averages over the batch, like the exact rule.
+    """
+    if rule not in BACKPROP_RULES:
+        raise ValueError(f"unknown backprop rule {rule!r}; valid rules: {', '.join(BACKPROP_RULES)}")
+    layer_acts = arch.layer_activations
+    y = acts[-1]
+    d = arch.out.delta(zs[-1], y, T, layer_acts[-1])
+    dz = [d]
+    e = y - T  # only used by the book rule
+    for l in range(arch.n_layers - 1, 0, -1):
+        act = layer_acts[l - 1]
+        W_T = np.swapaxes(params.W[l], -1, -2)
+        if rule == "exact":
+            da = np.matmul(dz[0], W_T)
+        else:
+            e = np.matmul(_expand(e, layer_acts[l]), W_T)
+            da = e
+        dz.insert(0, _expand(da, act) * act.df(zs[l - 1]))
+    dW, db = _weight_grads(arch, acts, dz)
+    return Grads(dW, db, dz)
+
+
+def sgd_step(params: Params, grads: Grads, lr: Array) -> None:
+    """In place: ``W -= lr_k * dW`` for each network k. ``lr``: (K,)."""
+    lr = np.asarray(lr, dtype=params.W[0].dtype).reshape(-1, 1, 1)
+    for w, g in zip(params.W, grads.dW):
+        w -= lr * g
+    if params.b is not None:
+        for b, g in zip(params.b, grads.db):
+            b -= lr * g
+
+
+def loss_and_accuracy(
+    arch: Architecture, params: Params, X: Array, labels: Array, T: Array, chunk: int = 4096
+) -> tuple[Array, Array]:
+    """Mean loss and accuracy of each network on a whole data set.
+
+    Parameters
+    ----------
+    X : (N, n_0), labels : (N,) int, T : (N, n_out) targets
+
+    Returns
+    -------
+    loss, accuracy : (K,) float64
+    """
+    K, N = params.K, X.shape[0]
+    loss_sum = np.zeros(K)
+    correct = np.zeros(K)
+    for s in range(0, N, chunk):
+        _, acts = forward(arch, params, X[s : s + chunk])
+        y = acts[-1]
+        loss_sum += arch.out.loss(y, T[s : s + chunk]).sum(axis=1, dtype=np.float64)
+        correct += (y.argmax(axis=-1) == labels[s : s + chunk]).sum(axis=1)
+    return loss_sum / N, correct / N
+
+
+def is_finite(params: Params) -> Array:
+    """(K,) bool: network k has only finite weights and biases."""
+    ok = np.ones(params.K, bool)
+    for w in params.W + (params.b or []):
+        ok &= np.isfinite(w).reshape(params.K, -1).all(axis=1)
+    return ok

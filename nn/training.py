@@ -1,0 +1,40 @@
+"""Minibatch SGD over one epoch, for K stacked networks at once."""
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Architecture, Params, backward, forward, sgd_step
+
+Array = np.ndarray
+
+
+def train_epoch(
+    arch: Architecture,
+    params: Params,
+    X: Array,
+    T: Array,
+    order: Array,
+    lr: Array,
+    batch_size: int = 32,
+    rule: str = "exact",
+) -> None:
+    """One pass over the data in the given order, updating ``params`` in place.
+
+    Parameters
+    ----------
+    X : (N, n_0) inputs, T : (N, n_out) targets, shared by all K networks
+    order : (N,) permutation of the sample indices (the same for all K: that
+        is what lets K networks share one data stream)
+    lr : (K,) learning rate of each network
+    batch_size : 1 updates after every sample, as the book does; the last
+        batch of an epoch may be smaller.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    # A diverging network overflows to inf/NaN; that is recorded by the
+    # caller after the epoch, and must not flood the console meanwhile.
+    with np.errstate(all="ignore"):
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            zs, acts = forward(arch, params, X[idx])
+            grads = backward(arch, params, zs, acts, T[idx], rule)
+            sgd_step(params, grads, lr)
