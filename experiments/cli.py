@@ -1,0 +1,97 @@
+"""Command line: ``python -m experiments sweep|report``.
+
+Bad input (config, data, results folder) ends in one sentence on stderr and
+exit status 2, never a traceback; Ctrl-C keeps every finished run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from experiments import config as cfg
+from experiments.data import DataError
+from experiments.runner import BACKENDS, build_outputs, plan, run_sweep
+from experiments.store import StoreError
+
+USER_ERRORS = (cfg.ConfigError, DataError, StoreError)
+
+
+def _config_path(name: str) -> Path:
+    """A file path, or the name of a config shipped in experiments/configs/."""
+    path = Path(name)
+    shipped = cfg.CONFIG_DIR / f"{name}.yaml"
+    if not path.exists() and shipped.exists():
+        return shipped
+    return path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sweep", help="train the missing runs of a sweep and build its outputs")
+    s.add_argument("--config", default="default", help="YAML file, or a name in experiments/configs/ (default: default)")
+    s.add_argument("--out", help="results folder (default: results/<config name>)")
+    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: all cores)")
+    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key; commas make a list (an axis), e.g. activations=relu,tanh")
+    s.add_argument("--dry-run", action="store_true", help="print the axes and run counts, then exit")
+    s.add_argument("--force", action="store_true", help="recompute runs already stored")
+    s.add_argument("--backend", default="loky", choices=BACKENDS, help="joblib backend (default: loky)")
+    s.add_argument("--scheduler", help="address of a Dask scheduler, with --backend dask")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
+    r.add_argument("dir")
+    return p
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise cfg.ConfigError(f"--jobs: {args.jobs} is not valid; it must be a positive number of workers")
+    sweep = cfg.parse_set(cfg.load(_config_path(args.config)), args.sets)
+    out = Path(args.out or Path("results") / sweep.name)
+    if args.dry_run:
+        p = plan(sweep, out, args.force)
+        print(f"sweep {sweep.name!r} -> {out}")
+        for key, value in sweep.base.items():
+            print(f"  {key}: {value}")
+        for key, values in sweep.axes.items():
+            print(f"  axis {key} ({len(values)}): {', '.join(map(str, values))}")
+        for name, overrides in sweep.variants:
+            print(f"  variant {name}: {overrides or '(base)'}")
+        print(f"{len(p.runs)} runs, {len(p.runs) - len(p.todo)} already done in {out}, {len(p.todo)} to run")
+        return 0
+    try:
+        outcome = run_sweep(sweep, out, jobs=args.jobs, force=args.force, backend=args.backend,
+                            scheduler=args.scheduler, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every finished run is stored in {out / 'runs'}; run the same command again "
+              f"to compute only the missing ones, or `python -m experiments report {out}` to build "
+              "tables and plots from what is there", file=sys.stderr)
+        return 130
+    c = outcome.counts
+    print(f"{sweep.name}: {c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed, "
+          f"{c['skipped']} skipped (already done), {outcome.seconds:.1f} s wall; results in {out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    if not (out / "runs").is_dir():
+        raise StoreError(f"{out} holds no stored runs (no {out / 'runs'} folder)")
+    sweep = None
+    if (out / "config.yaml").exists():
+        sweep = cfg.load(out / "config.yaml")
+    paths = build_outputs(out, sweep)
+    print(f"wrote {len(paths)} files in {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return {"sweep": _sweep, "report": _report}[args.command](args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,325 @@
+"""Sweep configs: YAML in, a validated list of frozen :class:`RunConfig` out.
+
+A config file holds scalar settings, grid axes and, optionally, named
+variants::
+
+    name: default              # optional, else the file's stem
+    data: digits
+    hidden: [32, 32]
+    epochs: 20
+    activations: [relu, tanh]  # axis (plural name)
+    lrs: [0.01, 0.1]           # axis
+    seeds: [0, 1, 2]           # axis
+    batch_size: [1, 32]        # any scalar key given as a list is an axis too
+    variants:                  # optional: a base setting plus named overrides
+      - name: as_written
+      - name: exact
+        backprop: exact
+
+Runs are the product of all axes, crossed with the variants (each variant's
+overrides win over the axes). Every value is checked before anything runs;
+a bad one raises :class:`ConfigError` with one sentence naming the key, the
+value and the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+import nn
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A bad config: the message is one sentence naming key, value and valid choices."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run; ``asdict`` gives the table columns."""
+
+    variant: str = ""  # name of the named variant ("" in a plain grid)
+    data: str = "digits"  # "digits", "idx:DIR" or "csv:TRAIN.csv[,TEST.csv]"
+    input_scale: str = "unit"  # "unit": pixels in [0, 1]; "book": 0.01..1.0
+    train_size: int | None = None  # keep the first N training samples (seeded shuffle)
+    test_size: int | None = None
+    test_fraction: float = 0.2  # used when the data has no separate test set
+    hidden: tuple[int, ...] = (32, 32)  # hidden widths; input/output come from the data
+    activation: str = "relu"  # hidden activation, a key of nn.ACTIVATIONS
+    output: str = "softmax"  # a key of nn.OUTPUTS
+    targets: str = "onehot"  # "onehot" or "book" (0.01 / 0.99)
+    init: str = "he_normal"  # a key of nn.INITIALIZERS
+    backprop: str = "exact"  # "exact" or "book"
+    bias: bool = True
+    lr: float = 0.1
+    batch_size: int = 32
+    epochs: int = 20
+    dtype: str = "float64"
+    seed: int = 0  # root of this run's random streams (init weights, data order)
+    probe_size: int = 256  # training samples used for per-layer diagnostics
+
+    @property
+    def run_id(self) -> str:
+        """Stable 12-hex-digit hash of the resolved config."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def flat(self) -> dict[str, Any]:
+        """The config as table columns (``hidden`` as ``"32-32"``)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = "-".join(str(h) for h in self.hidden)
+        return d
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+# Plural axis names accepted for the common grid axes.
+AXIS_ALIASES = {"activations": "activation", "inits": "init", "lrs": "lr", "seeds": "seed"}
+TARGET_ENCODINGS = ("onehot", "book")
+INPUT_SCALES = ("unit", "book")
+# --set values of these keys may contain commas themselves (csv:TRAIN,TEST).
+UNSPLIT_KEYS = ("data",)
+# Keys of a config file that are not RunConfig fields.
+META_KEYS = ("name", "variants")
+
+
+def _choice(valid: Any) -> Callable[[str, Any], Any]:
+    def check(key: str, v: Any) -> Any:
+        if not isinstance(v, str) or v not in valid:
+            raise ConfigError(f"{key}: {v!r} is not valid; valid choices: {', '.join(valid)}")
+        return v
+
+    return check
+
+
+def _number(kind: type, low: float, high: float, low_open: bool = False) -> Callable[[str, Any], Any]:
+    def check(key: str, v: Any) -> Any:
+        if isinstance(v, str):  # YAML reads 1e-3 (no dot) as a string
+            try:
+                v = float(v) if kind is float else int(v)
+            except ValueError:
+                pass
+        ok_type = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if kind is int:
+            ok_type = ok_type and float(v).is_integer()
+        if not ok_type or not np.isfinite(v):
+            raise ConfigError(f"{key}: {v!r} is not {'an integer' if kind is int else 'a number'}")
+        if v < low or v > high or (low_open and v == low):
+            bound = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
+            raise ConfigError(f"{key}: {v!r} is out of range; it must be {bound}")
+        return kind(v)
+
+    return check
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda key, v: None if v is None else check(key, v)
+
+
+def _boolean(key: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{key}: {v!r} is not valid; valid choices: true, false")
+    return v
+
+
+def _text(key: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{key}: {v!r} is not a string")
+    return v
+
+
+def _data(key: str, v: Any) -> str:
+    forms = "digits, idx:DIR, csv:TRAIN.csv[,TEST.csv]"
+    if not isinstance(v, str) or not (v == "digits" or v.startswith(("idx:", "csv:"))):
+        raise ConfigError(f"{key}: {v!r} is not a data source; valid forms: {forms}")
+    return v
+
+
+def _hidden(key: str, v: Any) -> tuple[int, ...]:
+    width = _number(int, 1, 100_000)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = [v]
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ConfigError(f"{key}: {v!r} is not a list of hidden widths such as [32, 32]")
+    return tuple(width(key, h) for h in v)
+
+
+# One validator per field: takes (key, raw value), returns the clean value.
+VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "variant": _text,
+    "data": _data,
+    "input_scale": _choice(INPUT_SCALES),
+    "train_size": _optional(_number(int, 1, 10**8)),
+    "test_size": _optional(_number(int, 1, 10**8)),
+    "test_fraction": _number(float, 0.0, 0.9, low_open=True),
+    "hidden": _hidden,
+    "activation": _choice(list(nn.ACTIVATIONS)),
+    "output": _choice(list(nn.OUTPUTS)),
+    "targets": _choice(TARGET_ENCODINGS),
+    "init": _choice(list(nn.INITIALIZERS)),
+    "backprop": _choice(nn.BACKPROP_RULES),
+    "bias": _boolean,
+    "lr": _number(float, 0.0, 1e6, low_open=True),
+    "batch_size": _number(int, 1, 10**6),
+    "epochs": _number(int, 0, 100_000),
+    "dtype": _choice(nn.DTYPES),
+    "seed": _number(int, 0, 2**63 - 1),
+    "probe_size": _number(int, 1, 10**6),
+}
+assert set(VALIDATORS) == set(FIELDS), "every RunConfig field needs a validator"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A parsed config: base settings, grid axes and named variants.
+
+    ``axes`` maps field names to lists of validated values, in file order;
+    ``variants`` is a tuple of (name, overrides) pairs, empty for a plain grid.
+    """
+
+    name: str
+    base: dict[str, Any]
+    axes: dict[str, list[Any]] = field(default_factory=dict)
+    variants: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def runs(self) -> list[RunConfig]:
+        """Every run of the sweep, in a stable order, without duplicates."""
+        keys = list(self.axes)
+        seen: dict[str, RunConfig] = {}
+        for vname, overrides in self.variants or (("", {}),):
+            for values in itertools.product(*(self.axes[k] for k in keys)):
+                settings = {**self.base, **dict(zip(keys, values)), **overrides, "variant": vname}
+                run = RunConfig(**settings)
+                seen.setdefault(run.run_id, run)
+        return list(seen.values())
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as it will run: plain YAML-able data."""
+        plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+        d: dict[str, Any] = {"name": self.name}
+        d.update({k: plain(v) for k, v in self.base.items()})
+        d.update({k: [plain(x) for x in v] for k, v in self.axes.items()})
+        if self.variants:
+            d["variants"] = [{"name": n, **{k: plain(v) for k, v in o.items()}} for n, o in self.variants]
+        return d
+
+
+def _field_name(key: Any) -> str:
+    name = AXIS_ALIASES.get(key, key)
+    if name not in FIELDS or name == "variant":
+        valid = sorted(set(FIELDS) - {"variant"} | set(AXIS_ALIASES) | set(META_KEYS))
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid)}")
+    return name
+
+
+def _is_axis(name: str, value: Any) -> bool:
+    if name == "hidden":  # a list of widths is one value; a list of lists is an axis
+        return isinstance(value, list) and bool(value) and all(isinstance(v, (list, tuple)) for v in value)
+    return isinstance(value, (list, tuple))
+
+
+def parse(raw: Any, name: str = "sweep") -> SweepConfig:
+    """Validate a config mapping (as loaded from YAML) into a :class:`SweepConfig`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
+    raw = dict(raw)
+    name = raw.pop("name", name)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigError(f"name: {name!r} is not a usable sweep name (a non-empty string without '/')")
+    raw_variants = raw.pop("variants", None)
+    base: dict[str, Any] = {}
+    axes: dict[str, list[Any]] = {}
+    for key, value in raw.items():
+        fname = _field_name(key)
+        if fname in base or fname in axes:
+            raise ConfigError(f"{key}: {fname!r} is given twice")
+        check = VALIDATORS[fname]
+        if _is_axis(fname, value):
+            if not value:
+                raise ConfigError(f"{key}: an axis needs at least one value, got an empty list")
+            values = [check(key, v) for v in value]
+            if len(set(map(repr, values))) != len(values):
+                raise ConfigError(f"{key}: {value!r} repeats a value")
+            axes[fname] = values
+        else:
+            base[fname] = check(key, value)
+    variants = _parse_variants(raw_variants)
+    sweep = SweepConfig(name, base, axes, variants)
+    _check_compatible(sweep)
+    return sweep
+
+
+def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("variants: must be a non-empty list of mappings, each with a 'name'")
+    out = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise ConfigError(f"variants[{i}]: {entry!r} needs a 'name' (a non-empty string)")
+        overrides = {}
+        for key, value in entry.items():
+            if key == "name":
+                continue
+            fname = _field_name(key)
+            overrides[fname] = VALIDATORS[fname](f"variants[{entry['name']}].{key}", value)
+        out.append((entry["name"], overrides))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"variants: names must be unique, got {names}")
+    return tuple(out)
+
+
+def _check_compatible(sweep: SweepConfig) -> None:
+    if not sweep.runs():
+        raise ConfigError("the config describes no runs")
+
+
+def load(path: str | Path) -> SweepConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"config file {path} is not valid YAML{at}") from None
+    return parse(raw if raw is not None else {}, name=path.stem)
+
+
+def parse_set(sweep: SweepConfig, assignments: list[str]) -> SweepConfig:
+    """Apply ``--set KEY=VALUE`` overrides; a comma makes a list (an axis).
+
+    ``activations=relu,tanh`` sets an axis, ``epochs=3`` a scalar, and
+    ``hidden=200,100`` the hidden widths (a list-valued key takes the list whole).
+    """
+    raw = sweep.resolved()
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} is not of the form KEY=VALUE")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        fname = _field_name(key)
+        parts = [text] if fname in UNSPLIT_KEYS else text.split(",")
+        values = [yaml.safe_load(part) if part.strip() else part for part in parts]
+        value: Any = values if len(values) > 1 else values[0]
+        if fname == "hidden" and not isinstance(value, list):
+            value = [value]
+        # Replace whatever form the key had: scalar, axis, plural or singular.
+        for k in [k for k in raw if AXIS_ALIASES.get(k, k) == fname]:
+            del raw[k]
+        raw[key] = value
+    return parse(raw, name=sweep.name)

@@ -1,0 +1,139 @@
+"""Per-run result files: atomic writes, validated reads, one lock per folder.
+
+Each finished run is written at once to ``DIR/runs/<run_id>.json`` through a
+temporary file and ``os.replace``, so a crash or Ctrl-C never leaves half a
+file under a run's name; an interrupted sweep resumes from what is there.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+REQUIRED_KEYS = ("run_id", "config", "status", "epochs_done", "epochs", "layers", "seconds")
+STATUSES = ("ok", "diverged", "failed")
+
+
+class StoreError(RuntimeError):
+    """A results folder that cannot be used: the message says why."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise StoreError(f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+        raise StoreError(f"cannot write {path}: {reason}; files written before are intact") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """The ``runs/`` folder of a results directory."""
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+        self.dir = self.out_dir / "runs"
+
+    def prepare(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create results folder {self.dir}: {exc.strerror}") from None
+        if not os.access(self.dir, os.W_OK):
+            raise StoreError(f"results folder {self.dir} is not writable")
+
+    def path(self, run_id: str) -> Path:
+        return self.dir / f"{run_id}.json"
+
+    def write(self, result: dict[str, Any]) -> None:
+        atomic_write_text(self.path(result["run_id"]), json.dumps(result))
+
+    def _read(self, path: Path) -> dict[str, Any] | str:
+        """The result in ``path``, or a sentence saying why it is unusable."""
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"unreadable ({type(exc).__name__})"
+        if not isinstance(result, dict) or any(k not in result for k in REQUIRED_KEYS):
+            return "missing fields"
+        if result["run_id"] != path.stem:
+            return f"holds run {result['run_id']!r}, not {path.stem!r}"
+        if result["status"] not in STATUSES:
+            return f"unknown status {result['status']!r}"
+        return result
+
+    def load(self, run_ids: Iterable[str] | None = None) -> tuple[dict[str, dict], dict[str, str]]:
+        """Valid results by run_id, and problems (run_id -> reason) of bad files.
+
+        ``run_ids`` limits the read to those runs (files of other runs are left alone).
+        """
+        if not self.dir.is_dir():
+            return {}, {}
+        paths = sorted(self.dir.glob("*.json")) if run_ids is None else [self.path(r) for r in run_ids]
+        good, bad = {}, {}
+        for path in paths:
+            if not path.exists():
+                continue
+            r = self._read(path)
+            if isinstance(r, str):
+                bad[path.stem] = r
+            else:
+                good[path.stem] = r
+        return good, bad
+
+    def quarantine(self, run_id: str) -> Path:
+        """Move a bad file aside (kept for inspection, never read as data)."""
+        target = self.out_dir / "corrupt" / f"{run_id}.json"
+        target.parent.mkdir(exist_ok=True)
+        os.replace(self.path(run_id), target)
+        return target
+
+
+class FolderLock:
+    """An exclusive lock on a results folder, so two sweeps never write the same files."""
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / ".sweep.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(self._fd)
+            self._fd = None
+            raise StoreError(
+                f"another sweep ({holder}) is writing to {self.path.parent}; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"pid {os.getpid()}".encode(), 0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,197 @@
+"""Train a group of runs and return plain data: the one task a sweep dispatches.
+
+Runs that differ only in initializer and learning rate (and variant name)
+share a data stream, so they are trained together as one stack of K networks
+(:mod:`nn.network`); the numbers equal those of training each alone.
+
+Random streams. Each run's randomness derives from its ``seed`` and the name
+of the stream, never from global state:
+
+- ``init``: weights, from (seed, initializer name). Runs with the same seed
+  and initializer start from the same weights whatever their activation or
+  learning rate, so comparisons across those axes are paired.
+- ``order``: the order of training samples in each epoch, from the seed alone.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import nn
+from experiments.config import RunConfig
+from experiments.data import Dataset, load_dataset, one_hot_targets
+
+# Everything but these fields must agree for runs to share one stack.
+PER_NETWORK_FIELDS = ("variant", "init", "lr")
+
+
+def group_key(run: RunConfig) -> tuple:
+    """Runs with equal keys can be trained as one stack."""
+    d = run.flat()
+    return tuple(v for k, v in d.items() if k not in PER_NETWORK_FIELDS)
+
+
+def stream(seed: int, name: str, *identity: Any) -> np.random.Generator:
+    """An independent generator for one named stream of one run."""
+    digest = hashlib.sha256(json.dumps([name, *identity]).encode()).digest()
+    return np.random.default_rng(np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")]))
+
+
+@functools.lru_cache(maxsize=8)
+def dataset_for(data: str, input_scale: str, test_fraction: float, train_size: int | None, test_size: int | None) -> Dataset:
+    """Load (once per process) the data set a run asks for."""
+    return load_dataset(
+        data, input_scale=input_scale, test_fraction=test_fraction, train_size=train_size, test_size=test_size
+    )
+
+
+def load_run_data(run: RunConfig) -> Dataset:
+    return dataset_for(run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size)
+
+
+def probe_indices(n_train: int, size: int) -> np.ndarray:
+    """The fixed probe set: the same training samples for every run and epoch."""
+    size = min(size, n_train)
+    return np.sort(np.random.default_rng(0).choice(n_train, size=size, replace=False))
+
+
+def _architecture(run: RunConfig, data: Dataset) -> nn.Architecture:
+    return nn.Architecture(
+        sizes=(data.n_features, *run.hidden, data.n_classes),
+        activation=run.activation,
+        output=run.output,
+        bias=run.bias,
+        dtype=run.dtype,
+    )
+
+
+def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
+    """Train runs that share a group key as one stack; one result dict per run.
+
+    A result holds ``run_id``, ``config`` (the flat config), ``status``
+    (``ok`` or ``diverged``), ``diverged_epoch``, ``epochs_done``, ``sizes``,
+    ``seconds`` (the group's wall time divided by its size), ``epochs`` (one
+    dict per evaluated epoch, 0 = at initialization) and ``layers`` (one dict
+    per epoch and weight layer, metrics of :data:`nn.LAYER_METRICS`).
+    """
+    start = time.perf_counter()
+    first = runs[0]
+    if any(group_key(r) != group_key(first) for r in runs):
+        raise ValueError("train_group needs runs that differ only in init, lr and variant")
+    data = load_run_data(first)
+    arch = _architecture(first, data)
+    dtype = np.dtype(first.dtype)
+    X = data.X_train.astype(dtype)
+    T = one_hot_targets(data.y_train, data.n_classes, first.targets).astype(dtype)
+    X_test = data.X_test.astype(dtype)
+    T_test = one_hot_targets(data.y_test, data.n_classes, first.targets).astype(dtype)
+    probe = probe_indices(len(X), first.probe_size)
+    X_probe, T_probe = X[probe], T[probe]
+
+    K = len(runs)
+    params = nn.init_params(arch, [r.init for r in runs], [stream(r.seed, "init", r.init) for r in runs])
+    order_rng = stream(first.seed, "order")
+    lr = np.array([r.lr for r in runs], dtype=np.float64)
+    alive = np.ones(K, bool)
+    diverged_epoch: list[int | None] = [None] * K
+    epochs_done = [0] * K
+    epoch_rows: list[list[dict]] = [[] for _ in runs]
+    layer_rows: list[list[dict]] = [[] for _ in runs]
+
+    def record(epoch: int) -> None:
+        with np.errstate(all="ignore"):
+            train_loss, train_acc = nn.loss_and_accuracy(arch, params, X, data.y_train, T)
+            _, test_acc = nn.loss_and_accuracy(arch, params, X_test, data.y_test, T_test)
+        diag = nn.diagnose(arch, params, X_probe, T_probe, lr, first.backprop)
+        finite = nn.is_finite(params) & np.isfinite(train_loss)
+        for k in np.flatnonzero(alive):
+            epoch_rows[k].append(
+                {"epoch": epoch, "train_loss": float(train_loss[k]), "train_acc": float(train_acc[k]),
+                 "test_acc": float(test_acc[k])}
+            )
+            for l in range(arch.n_layers):
+                row = {"epoch": epoch, "layer": l + 1}
+                row.update({m: float(diag[m][k, l]) for m in nn.LAYER_METRICS})
+                layer_rows[k].append(row)
+            epochs_done[k] = epoch
+            if not finite[k]:
+                # Stop this network: zero weights and learning rate keep NaN
+                # out of the shared arrays while the others go on.
+                diverged_epoch[k] = epoch
+                alive[k] = False
+                lr[k] = 0.0
+                for w in params.W + (params.b or []):
+                    w[k] = 0
+
+    record(0)
+    for epoch in range(1, first.epochs + 1):
+        if not alive.any():
+            break
+        order = order_rng.permutation(len(X))
+        nn.train_epoch(arch, params, X, T, order, lr, first.batch_size, first.backprop)
+        record(epoch)
+
+    seconds = (time.perf_counter() - start) / K
+    return [
+        {
+            "run_id": run.run_id,
+            "config": run.flat(),
+            "status": "ok" if diverged_epoch[k] is None else "diverged",
+            "error": None,
+            "diverged_epoch": diverged_epoch[k],
+            "epochs_done": epochs_done[k],
+            "sizes": list(arch.sizes),
+            "seconds": seconds,
+            "epochs": epoch_rows[k],
+            "layers": layer_rows[k],
+        }
+        for k, run in enumerate(runs)
+    ]
+
+
+def failed_result(run: RunConfig, exc: BaseException) -> dict[str, Any]:
+    """The record of a run that raised: status ``failed`` and the message."""
+    return {
+        "run_id": run.run_id,
+        "config": run.flat(),
+        "status": "failed",
+        "error": f"{type(exc).__name__}: {exc}",
+        "diverged_epoch": None,
+        "epochs_done": 0,
+        "sizes": None,
+        "seconds": 0.0,
+        "epochs": [],
+        "layers": [],
+    }
+
+
+def blas_threads() -> int:
+    """Largest thread count of any BLAS/OpenMP pool loaded in this process."""
+    return max((p["num_threads"] for p in threadpool_info()), default=1)
+
+
+def run_task(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
+    """The task a sweep worker runs: train a group, never raise.
+
+    BLAS is pinned to one thread: the parallelism is across tasks, and two
+    workers each with 2 BLAS threads on 2 cores ran 28x slower. If the group
+    raises, each run is retried alone so one bad run cannot fail its group.
+    """
+    with threadpool_limits(limits=1):
+        threads = blas_threads()
+        try:
+            results = train_group(runs)
+        except Exception as exc:  # one bad run must never kill the sweep
+            if len(runs) == 1:
+                results = [failed_result(runs[0], exc)]
+            else:
+                results = [r for run in runs for r in run_task([run])]
+    for r in results:
+        r["blas_threads"] = threads
+    return results
