@@ -104,9 +104,8 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     epoch_rows: list[list[dict]] = [[] for _ in runs]
     layer_rows: list[list[dict]] = [[] for _ in runs]
 
-    def record(epoch: int) -> None:
+    def record(epoch: int, train_loss: np.ndarray, train_acc: np.ndarray) -> None:
         with np.errstate(all="ignore"):
-            train_loss, train_acc = nn.loss_and_accuracy(arch, params, X, data.y_train, T)
             _, test_acc = nn.loss_and_accuracy(arch, params, X_test, data.y_test, T_test)
         diag = nn.diagnose(arch, params, X_probe, T_probe, lr, first.backprop)
         finite = nn.is_finite(params) & np.isfinite(train_loss)
@@ -129,13 +128,16 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
                 for w in params.W + (params.b or []):
                     w[k] = 0
 
-    record(0)
+    with np.errstate(all="ignore"):
+        record(0, *nn.loss_and_accuracy(arch, params, X, data.y_train, T))
     for epoch in range(1, first.epochs + 1):
         if not alive.any():
             break
         order = order_rng.permutation(len(X))
-        nn.train_epoch(arch, params, X, T, order, lr, first.batch_size, first.backprop)
-        record(epoch)
+        # Training figures are the running means of the epoch, measured as
+        # it trains: a second pass over the training set would cost a third
+        # of the epoch again.
+        record(epoch, *nn.train_epoch(arch, params, X, T, order, lr, first.batch_size, first.backprop, data.y_train))
 
     seconds = (time.perf_counter() - start) / K
     return [

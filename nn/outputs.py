@@ -2,7 +2,8 @@
 
 Per-sample losses are summed over output units; a batch loss is the mean of
 per-sample losses. ``delta`` is dL/dz for the output pre-activations of one
-sample (not divided by the batch size).
+sample (not divided by the batch size), from the output ``y``, the target
+``t`` and ``f'(z)`` of the output activation.
 
 - ``softmax``: softmax with cross-entropy, ``L = -sum_k t_k log y_k``.
 - ``sigmoid``: logistic output with squared error, ``L = 0.5 sum_k (y_k - t_k)^2``
@@ -48,7 +49,7 @@ def _cross_entropy(y: Array, t: Array) -> Array:
     return -(t * np.log(np.maximum(y, tiny))).sum(axis=-1)
 
 
-def _cross_entropy_delta(z: Array, y: Array, t: Array, act: Activation) -> Array:
+def _cross_entropy_delta(y: Array, t: Array, dfz: Array, act: Activation) -> Array:
     # Matched pair: d/dz of -sum t log softmax(z) = y * sum(t) - t, which is
     # the familiar y - t when the targets sum to 1 (one-hot); the book's
     # 0.01/0.99 targets sum to 1.08, so keep the general form.
@@ -60,11 +61,11 @@ def _squared_error(y: Array, t: Array) -> Array:
     return 0.5 * (d * d).sum(axis=-1)
 
 
-def _se_delta(z: Array, y: Array, t: Array, act: Activation) -> Array:
+def _se_delta(y: Array, t: Array, dfz: Array, act: Activation) -> Array:
     da = y - t
     if act.pieces > 1:
         da = np.repeat(da, act.pieces, axis=-1)
-    return da * act.df(z)
+    return da * dfz
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Output:
     name : str
     activation : callable, hidden Activation -> output Activation
     loss : callable, (y (..., n_out), t (..., n_out)) -> per-sample loss (...)
-    delta : callable, (z, y, t, output Activation) -> dL/dz, shape of z
+    delta : callable, (y, t, f'(z), output Activation) -> dL/dz, shape of z
     """
 
     name: str

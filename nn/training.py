@@ -17,7 +17,8 @@ def train_epoch(
     lr: Array,
     batch_size: int = 32,
     rule: str = "exact",
-) -> None:
+    labels: Array | None = None,
+) -> tuple[Array, Array]:
     """One pass over the data in the given order, updating ``params`` in place.
 
     Parameters
@@ -28,13 +29,31 @@ def train_epoch(
     lr : (K,) learning rate of each network
     batch_size : 1 updates after every sample, as the book does; the last
         batch of an epoch may be smaller.
+    labels : (N,) int, optional, for the running accuracy
+
+    Returns
+    -------
+    loss, accuracy : (K,) float64, averaged over the epoch's samples as they
+        were seen, each measured just before the update it caused (the
+        running figures most training logs print). Accuracy is NaN without
+        ``labels``.
     """
     lr = np.asarray(lr, dtype=np.float64)
+    K = params.K
+    loss_sum = np.zeros(K)
+    correct = np.zeros(K)
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            zs, acts = forward(arch, params, X[idx])
-            grads = backward(arch, params, zs, acts, T[idx], rule)
+            derivatives: list[Array] = []
+            zs, acts = forward(arch, params, X[idx], derivatives)
+            y, t = acts[-1], T[idx]
+            loss_sum += arch.out.loss(y, t).sum(axis=-1, dtype=np.float64)
+            if labels is not None:
+                correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
+            grads = backward(arch, params, zs, acts, t, rule, derivatives)
             sgd_step(params, grads, lr)
+    n = len(order)
+    return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))
