@@ -1,0 +1,554 @@
+"""The Markdown report of a sweep: ``report.md`` beside its tables.
+
+Every sentence under "Findings" is computed from the tables by the functions
+of this module, and only stated when the numbers support it (a comparison
+needs two groups, a divergence sentence needs a diverged run). The functions
+are public so that tests can check them on hand-made tables.
+
+Groups, cells and best cells are those of :mod:`experiments.plots`: a group is
+an activation (or a named variant), a cell one setting of every varying axis
+but the seed, and a group's best cell the one with the highest mean final
+test accuracy.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from experiments.plots import (
+    PLOT_FILES,
+    best_cells,
+    cell_keys,
+    cell_label,
+    cell_runs,
+    format_value,
+    group_column,
+    group_noun,
+    group_runs,
+    group_values,
+    layer_name,
+    n_layers,
+    summary_with_group,
+)
+from experiments.store import atomic_write_text
+from experiments.tables import Tables, ci95
+
+# A layer with a larger dead fraction than this at the end is reported.
+DEAD_THRESHOLD = 0.10
+# First-layer / output-layer gradient norm at init below (above) this:
+# the gradient vanishes (explodes) toward the input.
+VANISHING_RATIO = 0.1
+EXPLODING_RATIO = 10.0
+# Cells listed at each end of the ranking (all cells when there are few).
+N_RANKED = 5
+
+
+# --------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------
+
+
+def format_ci(mean: float, ci: float, digits: int = 3) -> str:
+    """``"0.912 ± 0.013"``; ``"0.912"`` without a CI (one seed); ``"n/a"`` without a mean."""
+    if mean is None or not isinstance(mean, (int, float, np.number)) or math.isnan(mean):
+        return "n/a"
+    text = f"{mean:.{digits}f}"
+    if ci is not None and isinstance(ci, (int, float, np.number)) and math.isfinite(ci):
+        text += f" ± {ci:.{digits}f}"
+    return text
+
+
+def format_pct(x: float) -> str:
+    """A fraction as ``"12%"`` (``"0.4%"`` below 1%), ``"n/a"`` for NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    pct = 100 * x
+    return f"{pct:.1f}%" if 0 < pct < 1 else f"{pct:.0f}%"
+
+
+def _join(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _sorted(values: Sequence[Any]) -> list[Any]:
+    """Numbers in numeric order, anything else by its text."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Numbers behind the report
+# --------------------------------------------------------------------------
+
+
+def status_counts(tables: Tables) -> dict[str, int]:
+    """Runs per status, ``ok``, ``diverged``, ``failed`` always present."""
+    counts = {"ok": 0, "diverged": 0, "failed": 0}
+    if "status" in tables.runs:
+        for status, n in tables.runs["status"].value_counts().items():
+            counts[status] = int(n)
+    return counts
+
+
+def _final_acc(runs: pd.DataFrame) -> pd.Series:
+    """Final test accuracy of runs that did not fail (diverged ones count, as in the summary)."""
+    return runs.loc[runs["status"] != "failed", "test_acc"].astype(float)
+
+
+def group_stats(tables: Tables) -> pd.DataFrame:
+    """One row per group: accuracy at its best cell and over all cells, dead units, counts.
+
+    Columns: group, best_cell (label of the other axes), best_acc, best_ci,
+    best_n (finished runs of the best cell), all_acc, all_ci, all_n, runs,
+    diverged, failed, and per layer ``dead_init_L<l>`` / ``dead_end_L<l>``:
+    mean dead fraction at epoch 0 / at the end over the group's runs that
+    finished without diverging.
+    """
+    gcol = group_column(tables)
+    n = n_layers(tables)
+    best = best_cells(tables)
+    start = tables.layers[tables.layers["epoch"] == 0]
+    rows = []
+    for g in group_values(tables):
+        runs = group_runs(tables, g)
+        row: dict[str, Any] = {"group": g}
+        if g in best:
+            acc = _final_acc(cell_runs(tables, best[g]))
+            row.update(best_cell=cell_label(tables, best[g], skip=[gcol]), best_acc=acc.mean(), best_ci=ci95(acc),
+                       best_n=int(acc.count()))
+        else:
+            row.update(best_cell="", best_acc=np.nan, best_ci=np.nan, best_n=0)
+        acc = _final_acc(runs)
+        row.update(all_acc=acc.mean(), all_ci=ci95(acc), all_n=int(acc.count()), runs=len(runs),
+                   diverged=int((runs["status"] == "diverged").sum()), failed=int((runs["status"] == "failed").sum()))
+        ok = runs[runs["status"] == "ok"]
+        for layer in range(1, n + 1):
+            at0 = start[(start["layer"] == layer) & start["run_id"].isin(ok["run_id"])]["dead_frac"]
+            col = f"dead_frac_L{layer}"
+            row[f"dead_init_L{layer}"] = at0.astype(float).mean()
+            row[f"dead_end_L{layer}"] = ok[col].astype(float).mean() if col in ok else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_group(tables: Tables) -> dict[str, Any] | None:
+    """The group with the highest accuracy at its best cell, and its lead over the next.
+
+    None unless at least two groups have a finished run. Keys: group, cell,
+    acc, ci, runner_up, runner_cell, runner_acc, runner_ci, margin, overlap
+    (whether the two 95% CIs overlap; None when either CI is missing), tied
+    (the groups equal to the first to three decimals, the first included).
+    """
+    stats = group_stats(tables)
+    if stats.empty:
+        return None
+    stats = stats[np.isfinite(stats["best_acc"].astype(float))]
+    if len(stats) < 2:
+        return None
+    stats = stats.sort_values("best_acc", ascending=False, kind="stable")
+    first, second = stats.iloc[:2].to_dict("records")
+    tied = [g for g, acc in zip(stats["group"], stats["best_acc"]) if round(acc, 3) == round(first["best_acc"], 3)]
+    overlap = None
+    if math.isfinite(first["best_ci"]) and math.isfinite(second["best_ci"]):
+        overlap = first["best_acc"] - first["best_ci"] <= second["best_acc"] + second["best_ci"]
+    return {
+        "group": first["group"], "cell": first["best_cell"], "acc": first["best_acc"], "ci": first["best_ci"],
+        "runner_up": second["group"], "runner_cell": second["best_cell"], "runner_acc": second["best_acc"],
+        "runner_ci": second["best_ci"], "margin": first["best_acc"] - second["best_acc"], "overlap": overlap,
+        "tied": tied,
+    }
+
+
+def dead_unit_findings(tables: Tables, threshold: float = DEAD_THRESHOLD) -> pd.DataFrame:
+    """Layers with more than ``threshold`` dead units at the end of training.
+
+    For each group and layer, the cell with the largest mean final dead
+    fraction over its runs that finished without diverging; kept when that
+    exceeds ``threshold``. Columns: group, layer, cell (label), dead_init
+    (the same runs at epoch 0), dead_end, runs.
+    """
+    columns = ["group", "layer", "cell", "dead_init", "dead_end", "runs"]
+    runs = tables.runs
+    if runs.empty or "status" not in runs:
+        return pd.DataFrame(columns=columns)
+    ok = runs[runs["status"] == "ok"]
+    gcol, keys, n = group_column(tables), cell_keys(tables), n_layers(tables)
+    start = tables.layers[tables.layers["epoch"] == 0]
+    rows = []
+    for cell, g in ok.groupby(keys, dropna=False, sort=False):
+        cell = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
+        for layer in range(1, n + 1):
+            col = f"dead_frac_L{layer}"
+            if col not in g:
+                continue
+            at0 = start[(start["layer"] == layer) & start["run_id"].isin(g["run_id"])]["dead_frac"]
+            rows.append({"group": g[gcol].iloc[0], "layer": layer, "cell": cell_label(tables, cell, skip=[gcol]),
+                         "dead_init": at0.astype(float).mean(), "dead_end": g[col].astype(float).mean(),
+                         "runs": len(g)})
+    table = pd.DataFrame(rows, columns=columns)
+    table = table[table["dead_end"] > threshold]
+    table = table.sort_values("dead_end", ascending=False, kind="stable").drop_duplicates(["group", "layer"])
+    order = {g: i for i, g in enumerate(group_values(tables))}
+    return table.sort_values(["group", "layer"], key=lambda s: s.map(order) if s.name == "group" else s,
+                             kind="stable").reset_index(drop=True)
+
+
+def divergence_by_lr(tables: Tables) -> pd.DataFrame:
+    """Diverged runs per group and learning rate, where any diverged.
+
+    Columns: group, lr, diverged, runs (runs that did not fail).
+    """
+    columns = ["group", "lr", "diverged", "runs"]
+    runs = tables.runs
+    if runs.empty or "status" not in runs:
+        return pd.DataFrame(columns=columns)
+    done = runs[runs["status"] != "failed"]
+    gcol = group_column(tables)
+    table = (
+        done.assign(div=done["status"] == "diverged")
+        .groupby([gcol, "lr"], dropna=False, sort=False)
+        .agg(diverged=("div", "sum"), runs=("run_id", "size"))
+        .reset_index()
+        .rename(columns={gcol: "group"})
+    )
+    table = table[table["diverged"] > 0]
+    order = {g: i for i, g in enumerate(group_values(tables))}
+    table = table.sort_values(["group", "lr"], key=lambda s: s.map(order) if s.name == "group" else s)
+    return table[columns].reset_index(drop=True)
+
+
+def gradient_ratio_at_init(tables: Tables) -> pd.Series:
+    """Per group: first-layer over output-layer ``|dL/dW|`` at initialization.
+
+    The geometric mean over the group's runs (every cell; at epoch 0 the
+    learning rate has not acted yet) of each run's ratio; runs with a zero or
+    non-finite norm are left out. A ratio far below 1 means the gradient
+    vanishes on its way down to the input.
+    """
+    layers = tables.layers
+    n = n_layers(tables)
+    if layers.empty or n < 2:
+        return pd.Series(dtype=float)
+    start = layers[layers["epoch"] == 0].pivot(index="run_id", columns="layer", values="grad_w_norm").astype(float)
+    if 1 not in start or n not in start:
+        return pd.Series(dtype=float)
+    ratio = start[1] / start[n]
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    gcol = group_column(tables)
+    group_of = tables.runs.set_index("run_id")[gcol]
+    logs = np.log(ratio).groupby(group_of.reindex(ratio.index)).mean()
+    return np.exp(logs).reindex([g for g in group_values(tables) if g in logs.index])
+
+
+def best_init_by_group(tables: Tables) -> pd.DataFrame:
+    """Per group, the initializer with the best cell, and the next best one.
+
+    Empty unless ``init`` is a varying axis. Columns: group, init, acc,
+    runner_up, runner_acc (each initializer's accuracy at its best cell).
+    """
+    columns = ["group", "init", "acc", "runner_up", "runner_acc"]
+    if "init" not in tables.axes:
+        return pd.DataFrame(columns=columns)
+    summary = summary_with_group(tables)
+    gcol = group_column(tables)
+    summary = summary[np.isfinite(summary["acc_mean"].astype(float))]
+    rows = []
+    for g in group_values(tables):
+        per_init = summary[summary[gcol] == g].groupby("init")["acc_mean"].max().sort_values(ascending=False)
+        if per_init.empty:
+            continue
+        rows.append({"group": g, "init": per_init.index[0], "acc": per_init.iloc[0],
+                     "runner_up": per_init.index[1] if len(per_init) > 1 else None,
+                     "runner_acc": per_init.iloc[1] if len(per_init) > 1 else np.nan})
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------
+
+
+def _winner_sentence(tables: Tables) -> str | None:
+    best = best_group(tables)
+    if best is None:
+        return None
+    at = lambda cell: f" ({cell})" if cell else ""  # noqa: E731
+    if len(best["tied"]) > 1:
+        return (f"{_join([str(g) for g in best['tied']])} tie for the highest mean final test accuracy at their "
+                f"best settings ({best['acc']:.3f} to three decimals).")
+    text = (
+        f"{best['group']} has the highest mean final test accuracy at its best setting{at(best['cell'])}: "
+        f"{format_ci(best['acc'], best['ci'])}, {best['margin']:.3f} above the next best, "
+        f"{best['runner_up']}{at(best['runner_cell'])} with {format_ci(best['runner_acc'], best['runner_ci'])}"
+    )
+    if best["overlap"] is True:
+        text += "; their 95% confidence intervals overlap, so the seeds do not separate them."
+    elif best["overlap"] is False:
+        text += "; their 95% confidence intervals do not overlap."
+    else:
+        text += " (too few seeds for confidence intervals)."
+    return text
+
+
+def _ranking_sentence(tables: Tables) -> str | None:
+    stats = group_stats(tables)
+    if stats.empty:
+        return None
+    stats = stats[np.isfinite(stats["best_acc"].astype(float))].sort_values("best_acc", ascending=False,
+                                                                            kind="stable")
+    if len(stats) < 3:
+        return None
+    parts = [f"{r.group} {r.best_acc:.3f}" for r in stats.itertuples()]
+    return f"Ranking of {group_noun(tables)}s by accuracy at their best setting: {', '.join(parts)}."
+
+
+def _dead_sentences(tables: Tables, threshold: float = DEAD_THRESHOLD) -> list[str]:
+    table = dead_unit_findings(tables, threshold)
+    noun = group_noun(tables)
+    n = n_layers(tables)
+    if table.empty:
+        if "status" in tables.runs and (tables.runs["status"] == "ok").any():
+            return [f"No {noun} ends training with more than {format_pct(threshold)} dead units in any layer "
+                    f"(mean over the seeds of any cell, runs that did not diverge)."]
+        return []
+    out = []
+    for g, rows in table.groupby("group", sort=False):
+        parts = []
+        for r in rows.itertuples():
+            where = f" in the cell {r.cell}" if r.cell else ""
+            if not math.isfinite(r.dead_init):
+                origin = "unknown at initialization"
+            elif r.dead_init >= 0.5 * r.dead_end:
+                origin = f"mostly dead from the start: {format_pct(r.dead_init)} at initialization"
+            else:
+                origin = f"they died during training: {format_pct(r.dead_init)} at initialization"
+            parts.append(f"{layer_name(r.layer, n)} ({format_pct(r.dead_end)}{where}; {origin})")
+        out.append(f"{g} ends training with more than {format_pct(threshold)} dead units in {_join(parts)}.")
+    return out
+
+
+def _divergence_sentences(tables: Tables) -> list[str]:
+    table = divergence_by_lr(tables)
+    noun = group_noun(tables)
+    if table.empty:
+        finished = "status" in tables.runs and (tables.runs["status"] != "failed").any()
+        return ["No run diverged."] if finished else []
+    out = []
+    for g, rows in table.groupby("group", sort=False):
+        parts = [f"lr={format_value(r.lr)} ({r.diverged} of {r.runs} runs)" for r in rows.itertuples()]
+        out.append(f"{g} diverged at {_join(parts)}.")
+    stable = [str(g) for g in group_values(tables) if g not in set(table["group"])
+              and (group_runs(tables, g)["status"] != "failed").any()]
+    if stable:
+        out.append(f"No run of {_join(stable)} diverged." if len(stable) < len(group_values(tables))
+                   else f"No run of any {noun} diverged.")
+    return out
+
+
+def _gradient_sentence(tables: Tables) -> list[str]:
+    ratio = gradient_ratio_at_init(tables)
+    if ratio.empty:
+        return []
+    n = n_layers(tables)
+    parts = [f"{r:.2g} for {g}" for g, r in ratio.sort_values().items()]
+    out = [f"At initialization, the gradient norm of hidden layer 1 relative to the {layer_name(n, n)} "
+           f"(geometric mean over runs) is {_join(parts)}."]
+    vanishing = [str(g) for g, r in ratio.items() if r < VANISHING_RATIO]
+    exploding = [str(g) for g, r in ratio.items() if r > EXPLODING_RATIO]
+    if vanishing:
+        out.append(f"The gradient vanishes toward the input (ratio below {VANISHING_RATIO:g}) for {_join(vanishing)}.")
+    if exploding:
+        out.append(f"The gradient grows toward the input (ratio above {EXPLODING_RATIO:g}) for {_join(exploding)}.")
+    return out
+
+
+def _init_sentence(tables: Tables) -> str | None:
+    table = best_init_by_group(tables)
+    if table.empty:
+        return None
+    noun = group_noun(tables)
+    if len(table) == 1:
+        r = table.iloc[0]
+        text = f"The best initializer for {r['group']} is {r['init']} ({r['acc']:.3f})"
+        if r["runner_up"] is not None:
+            text += f", ahead of {r['runner_up']} ({r['runner_acc']:.3f})"
+        return text + "."
+    by_init = table.groupby("init", sort=False)["group"].apply(lambda s: _join([str(g) for g in s]))
+    if len(by_init) == 1:
+        return f"{by_init.index[0]} is the best initializer for every {noun} (each at its best other settings)."
+    parts = [f"{init} for {groups}" for init, groups in by_init.items()]
+    return f"The best initializer differs by {noun}: {'; '.join(parts)}."
+
+
+def findings(tables: Tables) -> list[str]:
+    """The report's findings, each a sentence computed from the tables."""
+    counts = status_counts(tables)
+    total = sum(counts.values())
+    if total == 0:
+        return ["There are no runs, so there is nothing to compare."]
+    if counts["failed"] == total:
+        return [f"All {total} runs failed, so there is nothing to compare."]
+    out: list[str] = []
+    for sentence in (_winner_sentence(tables), _ranking_sentence(tables)):
+        if sentence:
+            out.append(sentence)
+    out += _dead_sentences(tables)
+    out += _divergence_sentences(tables)
+    out += _gradient_sentence(tables)
+    sentence = _init_sentence(tables)
+    if sentence:
+        out.append(sentence)
+    if counts["failed"]:
+        out.append(f"Failed runs ({counts['failed']} of {total}) are left out of every mean.")
+    return out
+
+
+# --------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------
+
+
+def _cells_table(tables: Tables, cells: pd.DataFrame) -> str:
+    keys = cell_keys(tables)
+    header = [*keys, "final test acc (mean ± 95% CI)", "best-epoch acc (mean)", "ok / runs", "diverged", "failed"]
+    rows = [
+        [*(format_value(r[k]) for k in keys), format_ci(r["acc_mean"], r["acc_ci95"]),
+         format_ci(r["best_acc_mean"], np.nan), f"{int(r['n_ok'])} / {int(r['n_seeds'])}", int(r["diverged"]),
+         int(r["failed"])]
+        for _, r in cells.iterrows()
+    ]
+    return _md_table(header, rows)
+
+
+def _cells_section(tables: Tables) -> list[str]:
+    summary = tables.summary
+    if summary.empty or "acc_mean" not in summary:
+        return ["No cells."]
+    ranked = summary[np.isfinite(summary["acc_mean"].astype(float))].sort_values(
+        "acc_mean", ascending=False, kind="stable")
+    lines = []
+    if len(ranked) <= 2 * N_RANKED:
+        lines += ["All cells, best first:", "", _cells_table(tables, ranked)]
+    else:
+        lines += [f"Best {N_RANKED} cells:", "", _cells_table(tables, ranked.head(N_RANKED)), "",
+                  f"Worst {N_RANKED} cells:", "", _cells_table(tables, ranked.tail(N_RANKED).iloc[::-1])]
+    empty = len(summary) - len(ranked)
+    if empty:
+        lines += ["", f"{empty} cell(s) have no finished run (every run failed)."]
+    return lines
+
+
+def _groups_section(tables: Tables) -> list[str]:
+    stats = group_stats(tables)
+    if stats.empty:
+        return ["No runs."]
+    noun = group_noun(tables)
+    n = n_layers(tables)
+    layers = " / ".join(f"L{l}" for l in range(1, n + 1))
+    header = [noun, "best cell", "acc at best cell", "acc over all cells", f"dead at init ({layers})",
+              f"dead at end ({layers})", "diverged / runs", "failed"]
+    rows = []
+    for r in stats.sort_values("best_acc", ascending=False, na_position="last", kind="stable").to_dict("records"):
+        rows.append([
+            r["group"], r["best_cell"] or "(only cell)",
+            f"{format_ci(r['best_acc'], r['best_ci'])} (n={r['best_n']})",
+            f"{format_ci(r['all_acc'], r['all_ci'])} (n={r['all_n']})",
+            " / ".join(format_pct(r[f"dead_init_L{l}"]) for l in range(1, n + 1)),
+            " / ".join(format_pct(r[f"dead_end_L{l}"]) for l in range(1, n + 1)),
+            f"{r['diverged']} / {r['runs']}", r["failed"],
+        ])
+    return [
+        f"Final test accuracy is the mean ± 95% CI over finished runs (diverged runs count with the accuracy "
+        f"they had when they diverged). Dead fractions (L{n} = output layer) are means over the runs that "
+        "finished without diverging, every cell.",
+        "",
+        _md_table(header, rows),
+    ]
+
+
+def _config_section(out_dir: Path) -> list[str]:
+    path = out_dir / "config.yaml"
+    try:
+        text = path.read_text()
+    except OSError:
+        return ["No `config.yaml` in the results folder; each run's settings are in `runs.csv`."]
+    return ["Resolved config (`config.yaml`):", "", "```yaml", text.rstrip("\n"), "```"]
+
+
+def _title(out_dir: Path) -> str:
+    try:
+        raw = yaml.safe_load((out_dir / "config.yaml").read_text())
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            return raw["name"]
+    except (OSError, yaml.YAMLError):
+        pass
+    return out_dir.resolve().name
+
+
+def write_report(tables: Tables, out_dir: str | Path) -> Path:
+    """Write ``out_dir/report.md`` (atomically) and return its path.
+
+    Plots are linked from ``out_dir/plots`` when their files exist, so call
+    :func:`experiments.plots.make_plots` first.
+    """
+    out_dir = Path(out_dir)
+    counts = status_counts(tables)
+    total = sum(counts.values())
+    runs = tables.runs
+    lines = [f"# Sweep report: {_title(out_dir)}", ""]
+    axes = ", ".join(tables.axes) or "none"
+    seeds = runs["seed"].nunique() if "seed" in runs else 0
+    lines += [f"{total} runs: {counts['ok']} ok, {counts['diverged']} diverged, {counts['failed']} failed. "
+              f"Axes that vary (seed aside): {axes}; {seeds} seed(s).", ""]
+
+    lines += ["## Configuration", "", *_config_section(out_dir), ""]
+    if tables.axes:
+        rows = [[a, ", ".join(format_value(v) for v in _sorted(runs[a].dropna().unique()))] for a in tables.axes]
+        lines += [_md_table(["axis", "values"], rows), ""]
+
+    lines += ["## Runs by status", "", _md_table(["status", "runs"], [[s, n] for s, n in counts.items()]), ""]
+    if counts["failed"]:
+        errors = runs.loc[runs["status"] == "failed", "error"].fillna("(no message)").value_counts()
+        lines += ["Errors of failed runs:", ""]
+        lines += [f"- `{msg}` ({n} run{'s' if n > 1 else ''})" for msg, n in errors.head(5).items()]
+        if len(errors) > 5:
+            lines.append(f"- ... and {len(errors) - 5} other messages (see `runs.csv`)")
+        lines.append("")
+
+    lines += ["## Cells", "", *_cells_section(tables), ""]
+    lines += [f"## Per {group_noun(tables)}", "", *_groups_section(tables), ""]
+
+    plot_dir = out_dir / "plots"
+    present = [(name, caption) for name, caption in PLOT_FILES.items() if (plot_dir / name).is_file()]
+    lines += ["## Plots", ""]
+    if present:
+        for name, caption in present:
+            rel = Path(os.path.relpath(plot_dir / name, out_dir)).as_posix()
+            lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    else:
+        lines += ["No plots (no run produced data to plot).", ""]
+
+    lines += ["## Findings", ""]
+    lines += [f"- {s}" for s in findings(tables)]
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
+    return path
