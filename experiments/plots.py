@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 import nn  # noqa: E402
 from experiments.tables import Tables  # noqa: E402
@@ -88,11 +88,7 @@ def group_values(tables: Tables) -> list[Any]:
     gcol = group_column(tables)
     if tables.runs.empty or gcol not in tables.runs:
         return []
-    values = list(pd.unique(tables.runs[gcol].dropna()))
-    if gcol == "activation":
-        known = list(nn.ACTIVATIONS)
-        return sorted(values, key=lambda v: (known.index(v) if v in known else len(known), str(v)))
-    return sorted(values, key=str)
+    return _order(tables.runs[gcol].dropna(), nn.ACTIVATIONS if gcol == "activation" else ())
 
 
 def group_colors(tables: Tables) -> dict[Any, Any]:
@@ -163,8 +159,13 @@ def format_value(value: Any) -> str:
 
 
 def cell_label(tables: Tables, cell: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
-    """``"lr=0.1, init=he_normal"``: the varying axes of a cell, ``skip`` left out."""
+    """``"lr=0.1, init=he_normal"``: the axes that vary within the cell's group
+    (a variant fixes its own settings, so those are left out), ``skip`` too."""
     skip = set(skip)
+    gcol = group_column(tables)
+    if gcol in cell and gcol in tables.runs:
+        mine = group_runs(tables, cell[gcol])
+        skip |= {k for k in tables.axes if k in mine and mine[k].nunique(dropna=False) <= 1}
     return ", ".join(f"{k}={format_value(cell[k])}" for k in tables.axes if k not in skip and k in cell)
 
 
@@ -219,7 +220,23 @@ def _fraction_top(largest: float) -> float:
     return float(min(1.03, max(0.1, 1.15 * largest)))
 
 
+def _plain_log_labels(ax: Any) -> None:
+    """Label a log y axis with plain numbers (0.01, 1, 100), readable and quick
+    to draw (no mathtext); over less than two decades, label 2x and 5x too."""
+
+    def minor(v: float, _: Any) -> str:
+        lo, hi = ax.get_ylim()
+        if v <= 0 or lo <= 0 or hi / lo > 100:
+            return ""
+        mantissa = round(v / 10 ** math.floor(math.log10(v)), 6)
+        return f"{v:g}" if mantissa in (2.0, 5.0) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _order(values: Iterable[Any], known: Iterable[str]) -> list[Any]:
+    """Distinct ``values``: those in ``known`` in its order, then the rest by name."""
     known = list(known)
     return sorted(set(values), key=lambda v: (known.index(v) if v in known else len(known), str(v)))
 
@@ -285,7 +302,7 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         ax.set_title(f"init = {init}")
     for ax in axs.flat[len(inits):]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axs, label="mean final test accuracy (fraction)", shrink=min(0.9, 3.0 / rows / 2 + 0.3))
+    fig.colorbar(image, ax=axs, label="mean final test accuracy (fraction)", shrink=0.8)
     others = [a for a in tables.axes if a not in ("activation", "lr", "init")]
     over = "seeds" + (f" and {', '.join(others)}" if others else "")
     fig.suptitle(
@@ -436,7 +453,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
         return None
     layer_colors = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, n))
     rows, cols = _grid(len(panels), 4)
-    fig, axs = plt.subplots(rows, cols, figsize=(3.9 * cols + 1.8, 3.2 * rows + 1.0), sharex=True, sharey=True,
+    fig, axs = plt.subplots(rows, cols, figsize=(max(9.0, 3.9 * cols + 1.8), 3.2 * rows + 1.0), sharex=True, sharey=True,
                             squeeze=False, layout="constrained")
     for ax, (g, (where, lines)) in zip(axs.flat, panels.items()):
         for layer, c in lines.items():
@@ -447,9 +464,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
             ax.text(0.5, 0.5, "no finite gradients", transform=ax.transAxes, ha="center", va="center")
         ax.set_title(f"{g}\n({where})" if where else str(g), fontsize=10)
         ax.set_yscale("log")
-        # Plain numbers (0.01, 1, 100): readable, and no mathtext to typeset.
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _plain_log_labels(ax)
         ax.grid(alpha=0.3, which="major")
     for ax in axs.flat[len(panels):]:
         ax.set_visible(False)

@@ -232,4 +232,10 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
     paths = tables.write(out_dir)
     paths += make_plots(tables, out_dir / "plots")
     paths.append(write_report(tables, out_dir))
+    if sweep is not None and sweep.variants:
+        from experiments.diagnosis import write_diagnosis
+
+        diagnosis = write_diagnosis(tables, sweep, out_dir)
+        if diagnosis is not None:
+            paths += [diagnosis, out_dir / "diagnosis.csv"]
     return paths

@@ -63,10 +63,16 @@ def diagnose(
     array, L the number of weight layers (the output layer last).
     """
     lr = np.asarray(lr, dtype=np.float64)
+    # A diverging network has inf/NaN values: they are measured as they are,
+    # and must not flood the console.
     with np.errstate(all="ignore"):
-        zs, acts = forward(arch, params, X)
-        exact = backward(arch, params, zs, acts, T, "exact")
-        step = exact if rule == "exact" else backward(arch, params, zs, acts, T, rule)
+        return _diagnose(arch, params, X, T, lr, rule, tol)
+
+
+def _diagnose(arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float) -> dict[str, Array]:
+    zs, acts = forward(arch, params, X)
+    exact = backward(arch, params, zs, acts, T, "exact")
+    step = exact if rule == "exact" else backward(arch, params, zs, acts, T, rule)
     K = params.K
     out = {name: np.zeros((K, arch.n_layers)) for name in LAYER_METRICS}
     for l, act in enumerate(arch.layer_activations):
@@ -79,9 +85,8 @@ def diagnose(
         out["grad_w_norm"][:, l] = g_norm
         out["true_grad_w_norm"][:, l] = t_norm
         dot = (step.dW[l].astype(np.float64) * exact.dW[l]).reshape(K, -1).sum(axis=1)
-        with np.errstate(all="ignore"):
-            out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
-            out["update_ratio"][:, l] = lr * g_norm / _norm(params.W[l])
+        out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
+        out["update_ratio"][:, l] = lr * g_norm / _norm(params.W[l])
         out["delta_rms"][:, l] = np.sqrt((step.dz[l].astype(np.float64) ** 2).reshape(K, -1).mean(axis=1))
         a = acts[l + 1].reshape(K, -1)
         out["act_mean"][:, l] = a.mean(axis=1)
