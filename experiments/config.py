@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 import nn
+from experiments.data import DATA_SOURCES, INPUT_SCALES, TARGET_ENCODINGS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -83,8 +84,6 @@ class RunConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # Plural axis names accepted for the common grid axes.
 AXIS_ALIASES = {"activations": "activation", "inits": "init", "lrs": "lr", "seeds": "seed"}
-TARGET_ENCODINGS = ("onehot", "book")
-INPUT_SCALES = ("unit", "book")
 # --set values of these keys may contain commas themselves (csv:TRAIN,TEST).
 UNSPLIT_KEYS = ("data",)
 # Keys of a config file that are not RunConfig fields.
@@ -137,8 +136,12 @@ def _text(key: str, v: Any) -> str:
 
 
 def _data(key: str, v: Any) -> str:
-    forms = "digits, idx:DIR, csv:TRAIN.csv[,TEST.csv]"
-    if not isinstance(v, str) or not (v == "digits" or v.startswith(("idx:", "csv:"))):
+    # Only the form is checked here; the files are read (and any problem with
+    # them reported) once, before the sweep trains anything.
+    forms = ", ".join(src.form for src in DATA_SOURCES.values())
+    prefix = v.split(":", 1)[0] if isinstance(v, str) else None
+    has_arg = isinstance(v, str) and ":" in v
+    if prefix not in DATA_SOURCES or has_arg != (DATA_SOURCES[prefix].form != prefix):
         raise ConfigError(f"{key}: {v!r} is not a data source; valid forms: {forms}")
     return v
 
@@ -156,14 +159,14 @@ def _hidden(key: str, v: Any) -> tuple[int, ...]:
 VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "variant": _text,
     "data": _data,
-    "input_scale": _choice(INPUT_SCALES),
+    "input_scale": _choice(list(INPUT_SCALES)),
     "train_size": _optional(_number(int, 1, 10**8)),
     "test_size": _optional(_number(int, 1, 10**8)),
     "test_fraction": _number(float, 0.0, 0.9, low_open=True),
     "hidden": _hidden,
     "activation": _choice(list(nn.ACTIVATIONS)),
     "output": _choice(list(nn.OUTPUTS)),
-    "targets": _choice(TARGET_ENCODINGS),
+    "targets": _choice(list(TARGET_ENCODINGS)),
     "init": _choice(list(nn.INITIALIZERS)),
     "backprop": _choice(nn.BACKPROP_RULES),
     "bias": _boolean,

@@ -567,6 +567,7 @@ def _save(fig: Figure, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o644)  # mkstemp makes files private; plots are for reading
         os.close(fd)
         try:
             fig.savefig(tmp, format="png", dpi=DPI)

@@ -30,6 +30,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     except OSError as exc:
         raise StoreError(f"cannot write in {path.parent}: {exc.strerror}") from None
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes files private; results are for reading
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -1,0 +1,81 @@
+"""diagnosis.md: verdicts and sentences computed from the runs of an ablation."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import config as cfg
+from experiments import diagnosis as dg
+from experiments.runner import run_sweep
+
+
+def _sweep(variants):
+    return cfg.parse({"activation": "relu", "backprop": "book", "variants": variants})
+
+
+def _stats(rows):
+    base = {"n_changes": 1, "runs": 5, "diverged": 0, "failed": 0, "acc_ci95": 0.01, "best_acc_mean": np.nan,
+            "ratio_init": 1.0, "changes": "x"}
+    for l in (1, 2, 3):
+        base.update({f"dead_frac_L{l}": 0.0, f"dead_init_L{l}": 0.0, f"grad_init_L{l}": 1.0,
+                     f"grad_end_L{l}": 1.0, f"true_grad_end_L{l}": 1.0})
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_classify_rescue_help_and_no_help():
+    stats = _stats([
+        {"variant": "base", "acc_mean": 0.10, "n_changes": 0},
+        {"variant": "good", "acc_mean": 0.95},
+        {"variant": "half", "acc_mean": 0.50},
+        {"variant": "noisy", "acc_mean": 0.40, "acc_ci95": 0.5},
+        {"variant": "same", "acc_mean": 0.10},
+    ])
+    verdict = dg.classify(stats, "base")
+    assert verdict.to_dict() == {"good": "rescues", "half": "helps", "noisy": "does not help", "same": "does not help"}
+
+
+@pytest.mark.parametrize("relu_ratio, supported", [(0.01, True), (1.5, False)])
+def test_vanishing_claim_follows_the_numbers(relu_ratio, supported):
+    sweep = _sweep([
+        {"name": "as_written"},
+        {"name": "exact_relu", "backprop": "exact"},
+        {"name": "exact_sigmoid", "backprop": "exact", "activation": "sigmoid"},
+        {"name": "exact_tanh", "backprop": "exact", "activation": "tanh"},
+    ])
+    stats = _stats([
+        {"variant": "as_written", "acc_mean": 0.1, "n_changes": 0},
+        {"variant": "exact_relu", "acc_mean": 0.9, "ratio_init": relu_ratio},
+        {"variant": "exact_sigmoid", "acc_mean": 0.9, "ratio_init": 0.2, "n_changes": 2},
+        {"variant": "exact_tanh", "acc_mean": 0.9, "ratio_init": 0.5, "n_changes": 2},
+    ])
+    text = " ".join(dg.findings(stats, sweep, 3))
+    assert ("support the answer's claim" in text and "do not support" not in text) == supported
+    assert f"relu {dg._fmt(relu_ratio)} at initialization" in text
+
+
+def test_collapse_and_dead_output_sentences():
+    sweep = _sweep([{"name": "as_written"}, {"name": "slow", "lr": 0.01}])
+    stats = _stats([
+        {"variant": "as_written", "acc_mean": 0.1, "n_changes": 0, "dead_frac_L3": 1.0, "dead_init_L3": 0.04},
+        {"variant": "slow", "acc_mean": 0.4, "best_acc_mean": 0.95, "acc_ci95": 0.5},
+    ])
+    text = " ".join(dg.findings(stats, sweep, 3))
+    assert "100.0% of output units (at initialization: 4.0%)" in text
+    assert "slow reached 95.0% at its best epoch" in text
+
+
+def test_question_config_writes_diagnosis_with_every_variant(tmp_path):
+    sweep = cfg.parse_set(
+        cfg.load(cfg.CONFIG_DIR / "question.yaml"),
+        ["epochs=2", "train_size=150", "test_size=60", "hidden=8,8", "seeds=0,1", "probe_size=32"],
+    )
+    run_sweep(sweep, tmp_path, jobs=2, progress=False)
+    text = (tmp_path / "diagnosis.md").read_text()
+    for name, _ in sweep.variants:
+        assert f"| {name} |" in text, name
+    assert "As written (as_written)" in text
+    assert "ratio of first-layer to last-layer" in text
+    stats = pd.read_csv(tmp_path / "diagnosis.csv")
+    assert list(stats["variant"]) == [n for n, _ in sweep.variants]
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert set(runs["variant"]) == {n for n, _ in sweep.variants}
+    assert (runs.groupby("variant").size() == 2).all()
