@@ -18,6 +18,7 @@ from .network import (
     is_finite,
     loss_and_accuracy,
     sgd_step,
+    sgd_update,
 )
 from .outputs import OUTPUTS, get_output
 from .training import train_epoch
@@ -26,5 +27,5 @@ __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "DEAD_TOL", "LAYER_METRICS", "diagnose",
     "INITIALIZERS", "get_initializer", "BACKPROP_RULES", "DTYPES", "Architecture", "Grads",
     "Params", "backward", "forward", "init_params", "is_finite", "loss_and_accuracy",
-    "sgd_step", "OUTPUTS", "get_output", "train_epoch",
+    "sgd_step", "sgd_update", "OUTPUTS", "get_output", "train_epoch",
 ]

@@ -201,6 +201,7 @@ def backward(
     T: Array,
     rule: str = "exact",
     derivatives: list[Array] | None = None,
+    weight_grads: bool = True,
 ) -> Grads:
     """Gradients of the mean batch loss, or the book's update direction.
 
@@ -211,6 +212,8 @@ def backward(
     rule : ``"exact"`` or ``"book"``
     derivatives : ``f'(z)`` per layer as :func:`forward` collects them;
         computed from ``zs`` when not given.
+    weight_grads : False skips dW and db (``Grads.dW`` and ``.db`` are None):
+        training applies the step from ``dz`` directly (:func:`sgd_update`).
 
     ``exact``: dz_L = dL/dz of the output (from the output/loss pair), then
     ``da_{l-1} = dz_l @ W_l.T``, ``dz_{l-1} = da_{l-1} * f'(z_{l-1})``.
@@ -238,6 +241,8 @@ def backward(
             e = np.matmul(_expand(e, layer_acts[l]), W_T)
             da = e
         dz.insert(0, _expand(da, layer_acts[l - 1]) * derivatives[l - 1])
+    if not weight_grads:
+        return Grads(None, None, dz)
     dW, db = _weight_grads(arch, acts, dz)
     return Grads(dW, db, dz)
 
@@ -250,6 +255,30 @@ def sgd_step(params: Params, grads: Grads, lr: Array) -> None:
     if params.b is not None:
         for b, g in zip(params.b, grads.db):
             b -= lr * g
+
+
+def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, buffers: list[Array]) -> None:
+    """In place, the same step as ``sgd_step(params, backward(...), lr)``, faster.
+
+    ``lr / B`` scales the small dz before the weight product, and the product
+    goes to a preallocated buffer (``buffers[l]`` shaped like ``W[l]``), so no
+    full-size temporary is made: a batch-1 step on a 784-200-100-10 network
+    is memory-bound on W, and this halves the passes over it.
+
+    ``acts``, ``dz``: as from :func:`forward` and :func:`backward` on the batch;
+    ``lr``: (K,).
+    """
+    B = dz[0].shape[1]
+    scale = (np.asarray(lr, dtype=np.float64) / B).astype(params.W[0].dtype).reshape(-1, 1, 1)
+    for l, (a, d) in enumerate(zip(acts[:-1], dz)):
+        d = d * scale
+        if B == 1:  # an outer product: a broadcast multiply beats matmul of (n,1)@(1,m)
+            np.multiply(a[..., 0, :, None], d[:, 0, None, :], out=buffers[l])
+        else:
+            np.matmul(np.swapaxes(a, -1, -2), d, out=buffers[l])
+        params.W[l] -= buffers[l]
+        if params.b is not None:
+            params.b[l] -= d.sum(axis=1, keepdims=True) if B > 1 else d
 
 
 def loss_and_accuracy(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, forward, sgd_step
+from .network import Architecture, Params, backward, forward, sgd_update
 
 Array = np.ndarray
 
@@ -42,6 +42,7 @@ def train_epoch(
     K = params.K
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
+    buffers = [np.empty_like(w) for w in params.W]
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
@@ -53,7 +54,7 @@ def train_epoch(
             loss_sum += arch.out.loss(y, t).sum(axis=-1, dtype=np.float64)
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
-            grads = backward(arch, params, zs, acts, t, rule, derivatives)
-            sgd_step(params, grads, lr)
+            grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
+            sgd_update(params, acts, grads.dz, lr, buffers)
     n = len(order)
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))
