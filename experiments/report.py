@@ -519,6 +519,8 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     seeds = runs["seed"].nunique() if "seed" in runs else 0
     lines += [f"{total} runs: {counts['ok']} ok, {counts['diverged']} diverged, {counts['failed']} failed. "
               f"Axes that vary (seed aside): {axes}; {seeds} seed(s).", ""]
+    # Findings first: they are what a reader opens the report for.
+    lines += ["## Findings", "", *[f"- {s}" for s in findings(tables)], ""]
 
     lines += ["## Configuration", "", *_config_section(out_dir), ""]
     if tables.axes:
@@ -547,8 +549,6 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     else:
         lines += ["No plots (no run produced data to plot).", ""]
 
-    lines += ["## Findings", ""]
-    lines += [f"- {s}" for s in findings(tables)]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
     return path

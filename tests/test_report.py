@@ -37,7 +37,8 @@ def _write(tables, out_dir, config: str | None = None, plots: tuple[str, ...] = 
 
 
 def _findings(text: str) -> list[str]:
-    return [line[2:] for line in text.split("## Findings", 1)[1].splitlines() if line.startswith("- ")]
+    section = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
 
 
 @pytest.mark.parametrize(
