@@ -27,6 +27,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .initializers import get_initializer
 from .outputs import Output, get_output
+from .reductions import sum_rows
 
 Array = np.ndarray
 
@@ -189,7 +190,7 @@ def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tup
         db = [d.copy() for d in dz] if arch.bias else None
         return dW, db
     dW = [np.matmul(np.swapaxes(a, -1, -2), d) / B for a, d in zip(acts[:-1], dz)]
-    db = [d.sum(axis=1, keepdims=True) / B for d in dz] if arch.bias else None
+    db = [sum_rows(d) / B for d in dz] if arch.bias else None
     return dW, db
 
 
@@ -278,7 +279,7 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
             np.matmul(np.swapaxes(a, -1, -2), d, out=buffers[l])
         params.W[l] -= buffers[l]
         if params.b is not None:
-            params.b[l] -= d.sum(axis=1, keepdims=True) if B > 1 else d
+            params.b[l] -= sum_rows(d) if B > 1 else d
 
 
 def loss_and_accuracy(

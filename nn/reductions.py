@@ -1,0 +1,31 @@
+"""Sums and maxima over short axes, written so NumPy does them fast.
+
+NumPy reduces over a short trailing axis (10 output units) or a middle axis
+(the batch inside a (K, B, n) stack) about 5-10x slower than a matrix
+product with a vector of ones does the same sum: 20-40 us against 4 us per
+call at K=20, B=32, which adds up over thousands of steps per epoch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def sum_last(x: Array) -> Array:
+    """Sum over the last axis: (..., n) -> (...)."""
+    return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))
+
+
+def sum_rows(x: Array) -> Array:
+    """Sum over the second-to-last axis, kept: (..., B, n) -> (..., 1, n)."""
+    return np.matmul(np.ones((1, x.shape[-2]), dtype=x.dtype), x)
+
+
+def max_last(x: Array) -> Array:
+    """Maximum over the last axis, kept: (..., n) -> (..., 1).
+
+    A reduce over the leading axis of a transposed copy is several times
+    faster than one over a short trailing axis.
+    """
+    return np.ascontiguousarray(np.moveaxis(x, -1, 0)).max(axis=0)[..., None]
