@@ -60,9 +60,10 @@ def test_sweep_writes_every_output(tmp_path):
     assert len(summary) == 8 and (summary["n_seeds"] == 2).all()
 
 
-def test_results_identical_for_one_and_two_workers(tmp_path):
-    run_sweep(tiny(), tmp_path / "j1", jobs=1, progress=False)
-    run_sweep(tiny(), tmp_path / "j2", jobs=2, progress=False)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_results_identical_for_one_and_two_workers(tmp_path, dtype):
+    run_sweep(tiny(dtype=dtype), tmp_path / "j1", jobs=1, progress=False)
+    run_sweep(tiny(dtype=dtype), tmp_path / "j2", jobs=2, progress=False)
     a, b = runs_table(tmp_path / "j1"), runs_table(tmp_path / "j2")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     ea = pd.read_csv(tmp_path / "j1" / "layers.csv")
