@@ -73,26 +73,26 @@ def test_results_identical_for_one_and_two_workers(tmp_path, dtype):
 
 def test_resume_skips_done_runs_and_new_axis_value_computes_only_new_cells(tmp_path):
     out = tmp_path / "r"
-    run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False)
+    run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False, report=False)
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
-    again = run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False)
+    again = run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False, report=False)
     assert again.counts["skipped"] == 8 and again.counts["ok"] + again.counts["diverged"] == 0
-    grown = run_sweep(tiny(lrs=[0.1, 0.5]), out, jobs=1, progress=False)
+    grown = run_sweep(tiny(lrs=[0.1, 0.5]), out, jobs=1, progress=False, report=False)
     assert grown.counts["skipped"] == 8
     assert grown.counts["ok"] + grown.counts["diverged"] == 8
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json") if p.name in mtimes} == mtimes
-    forced = run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False, force=True)
+    forced = run_sweep(tiny(lrs=[0.1]), out, jobs=1, progress=False, force=True, report=False)
     assert forced.counts["skipped"] == 0
 
 
 def test_corrupted_run_file_is_detected_and_recomputed(tmp_path):
     out = tmp_path / "r"
     sweep = tiny(activations=["relu"], inits=["he_normal"], lrs=[0.1])
-    run_sweep(sweep, out, jobs=1, progress=False)
+    run_sweep(sweep, out, jobs=1, progress=False, report=False)
     victim = sorted((out / "runs").glob("*.json"))[0]
     good = json.loads(victim.read_text())
     victim.write_text(victim.read_text()[:100])  # truncated
-    outcome = run_sweep(sweep, out, jobs=1, progress=False)
+    outcome = run_sweep(sweep, out, jobs=1, progress=False, report=False)
     assert victim.stem in outcome.corrupt
     assert json.loads(victim.read_text())["epochs"] == good["epochs"]
     assert (out / "corrupt" / victim.name).exists()
