@@ -70,13 +70,14 @@ def diagnose(
 
 
 def _diagnose(arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float) -> dict[str, Array]:
-    zs, acts = forward(arch, params, X)
-    exact = backward(arch, params, zs, acts, T, "exact")
-    step = exact if rule == "exact" else backward(arch, params, zs, acts, T, rule)
+    derivatives: list[Array] = []  # f'(z) once, for both rules and the dead-unit count
+    zs, acts = forward(arch, params, X, derivatives)
+    exact = backward(arch, params, zs, acts, T, "exact", derivatives)
+    step = exact if rule == "exact" else backward(arch, params, zs, acts, T, rule, derivatives)
     K = params.K
     out = {name: np.zeros((K, arch.n_layers)) for name in LAYER_METRICS}
     for l, act in enumerate(arch.layer_activations):
-        passes = np.abs(act.unit_derivative(zs[l])) > tol * act.peak_derivative  # (K, P, n)
+        passes = np.abs(act.per_unit(derivatives[l])) > tol * act.peak_derivative  # (K, P, n)
         dead = ~passes.any(axis=1)  # (K, n)
         out["dead_units"][:, l] = dead.sum(axis=1)
         out["dead_frac"][:, l] = dead.mean(axis=1)

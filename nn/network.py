@@ -19,6 +19,7 @@ Shapes (L = 3 weight layers for a 4-layer net, B = batch size):
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -76,7 +77,7 @@ class Architecture:
     def out(self) -> Output:
         return get_output(self.output)
 
-    @property
+    @functools.cached_property  # looked up on every step
     def layer_activations(self) -> tuple[Activation, ...]:
         """The activation of each weight layer, the output layer last."""
         n_hidden = len(self.sizes) - 2

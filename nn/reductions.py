@@ -7,19 +7,28 @@ call at K=20, B=32, which adds up over thousands of steps per epoch.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 Array = np.ndarray
 
 
+@functools.lru_cache(maxsize=64)
+def _ones(shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    ones = np.ones(shape, dtype=dtype)
+    ones.flags.writeable = False  # shared between calls
+    return ones
+
+
 def sum_last(x: Array) -> Array:
     """Sum over the last axis: (..., n) -> (...)."""
-    return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))
+    return np.matmul(x, _ones((x.shape[-1],), x.dtype))
 
 
 def sum_rows(x: Array) -> Array:
     """Sum over the second-to-last axis, kept: (..., B, n) -> (..., 1, n)."""
-    return np.matmul(np.ones((1, x.shape[-2]), dtype=x.dtype), x)
+    return np.matmul(_ones((1, x.shape[-2]), x.dtype), x)
 
 
 def max_last(x: Array) -> Array:
