@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from experiments import config as cfg
+from experiments.dask_backend import BackendError
 from experiments.data import DataError
 from experiments.runner import BACKENDS, build_outputs, plan, run_sweep
-from experiments.store import StoreError
+from experiments.store import FolderLock, StoreError
 
-USER_ERRORS = (cfg.ConfigError, DataError, StoreError)
+USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError)
 
 
 def _config_path(name: str) -> Path:
@@ -27,13 +28,19 @@ def _config_path(name: str) -> Path:
     return path
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, as every other error (argparse adds a usage)
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
+    p = _Parser(prog="python -m experiments", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sweep", help="train the missing runs of a sweep and build its outputs")
     s.add_argument("--config", default="default", help="YAML file, or a name in experiments/configs/ (default: default)")
     s.add_argument("--out", help="results folder (default: results/<config name>)")
-    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: all cores)")
+    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="parallel workers (default: all cores; with --backend dask the cluster's workers decide)")
     s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key; commas make a list (an axis), e.g. activations=relu,tanh")
     s.add_argument("--dry-run", action="store_true", help="print the axes and run counts, then exit")
@@ -49,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
 def _sweep(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise cfg.ConfigError(f"--jobs: {args.jobs} is not valid; it must be a positive number of workers")
+    if args.scheduler and args.backend != "dask":
+        raise cfg.ConfigError("--scheduler is for --backend dask; add --backend dask or drop --scheduler")
     sweep = cfg.parse_set(cfg.load(_config_path(args.config)), args.sets)
     out = Path(args.out or Path("results") / sweep.name)
     if args.dry_run:
@@ -83,7 +92,8 @@ def _report(args: argparse.Namespace) -> int:
     sweep = None
     if (out / "config.yaml").exists():
         sweep = cfg.load(out / "config.yaml")
-    paths = build_outputs(out, sweep)
+    with FolderLock(out):  # not while a sweep writes there
+        paths = build_outputs(out, sweep)
     print(f"wrote {len(paths)} files in {out}")
     return 0
 
@@ -94,4 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"sweep": _sweep, "report": _report}[args.command](args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the disk filled up while a plot was written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; files written before are intact", file=sys.stderr)
         return 2

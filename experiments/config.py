@@ -107,9 +107,10 @@ def _number(kind: type, low: float, high: float, low_open: bool = False) -> Call
             except ValueError:
                 pass
         ok_type = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if kind is int:
-            ok_type = ok_type and float(v).is_integer()
-        if not ok_type or not np.isfinite(v):
+        # A Python int is whole and finite, and may be too large for a float.
+        if ok_type and isinstance(v, float):
+            ok_type = bool(np.isfinite(v)) and (kind is float or v.is_integer())
+        if not ok_type:
             raise ConfigError(f"{key}: {v!r} is not {'an integer' if kind is int else 'a number'}")
         if v < low or v > high or (low_open and v == low):
             bound = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
@@ -296,7 +297,7 @@ def load(path: str | Path) -> SweepConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of over 4,300 digits
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""
         raise ConfigError(f"config file {path} is not valid YAML{at}") from None
@@ -317,7 +318,10 @@ def parse_set(sweep: SweepConfig, assignments: list[str]) -> SweepConfig:
         key = key.strip()
         fname = _field_name(key)
         parts = [text] if fname in UNSPLIT_KEYS else text.split(",")
-        values = [yaml.safe_load(part) if part.strip() else part for part in parts]
+        try:
+            values = [yaml.safe_load(part) if part.strip() else part for part in parts]
+        except (yaml.YAMLError, ValueError):
+            raise ConfigError(f"--set {item!r}: {text!r} is not a value or comma-separated list of values") from None
         value: Any = values if len(values) > 1 else values[0]
         if fname == "hidden" and not isinstance(value, list):
             value = [value]

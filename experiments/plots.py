@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
 
 import nn  # noqa: E402
 from experiments.tables import Tables  # noqa: E402
@@ -161,12 +161,35 @@ def format_value(value: Any) -> str:
 def cell_label(tables: Tables, cell: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
     """``"lr=0.1, init=he_normal"``: the axes that vary within the cell's group
     (a variant fixes its own settings, so those are left out), ``skip`` too."""
+    return cell_labeler(tables, skip)(cell)
+
+
+def cell_labeler(tables: Tables, skip: Iterable[str] = ()) -> Callable[[Mapping[str, Any]], str]:
+    """:func:`cell_label` for many cells of the same tables.
+
+    Which axes are fixed within a group is worked out once per group, not
+    once per cell (a sweep has hundreds of cells and a dozen groups).
+    """
     skip = set(skip)
     gcol = group_column(tables)
-    if gcol in cell and gcol in tables.runs:
-        mine = group_runs(tables, cell[gcol])
-        skip |= {k for k in tables.axes if k in mine and mine[k].nunique(dropna=False) <= 1}
-    return ", ".join(f"{k}={format_value(cell[k])}" for k in tables.axes if k not in skip and k in cell)
+    fixed: dict[Any, set[str]] = {}  # group -> axes with a single value in it
+
+    def label(cell: Mapping[str, Any]) -> str:
+        hidden = skip
+        if gcol in cell and gcol in tables.runs:
+            group = cell[gcol]
+            key = _MISSING if pd.api.types.is_scalar(group) and pd.isna(group) else group
+            if key not in fixed:
+                mine = group_runs(tables, group)
+                fixed[key] = {k for k in tables.axes if k in mine and mine[k].nunique(dropna=False) <= 1}
+            hidden = skip | fixed[key]
+        return ", ".join(f"{k}={format_value(cell[k])}" for k in tables.axes if k not in hidden and k in cell)
+
+    return label
+
+
+# Stands for a missing group value as a dict key (NaN != NaN).
+_MISSING = object()
 
 
 def n_layers(tables: Tables) -> int:
@@ -220,19 +243,31 @@ def _fraction_top(largest: float) -> float:
     return float(min(1.03, max(0.1, 1.15 * largest)))
 
 
-def _plain_log_labels(ax: Any) -> None:
-    """Label a log y axis with plain numbers (0.01, 1, 100), readable and quick
-    to draw (no mathtext); over less than two decades, label 2x and 5x too."""
+class _MinorLogLabels(Formatter):
+    """Minor labels of a log axis: 2x and 5x over less than two decades, else none.
 
-    def minor(v: float, _: Any) -> str:
-        lo, hi = ax.get_ylim()
-        if v <= 0 or lo <= 0 or hi / lo > 100:
+    The axis limits are read once per set of ticks, not once per tick: a
+    shared log axis has dozens of minor ticks, formatted at every layout pass.
+    """
+
+    def format_ticks(self, values: Iterable[float]) -> list[str]:
+        lo, hi = self.axis.get_view_interval()
+        if lo <= 0 or hi / lo > 100:
+            return ["" for _ in values]
+        return [self(v) for v in values]
+
+    def __call__(self, v: float, pos: int | None = None) -> str:
+        if v <= 0:
             return ""
         mantissa = round(v / 10 ** math.floor(math.log10(v)), 6)
         return f"{v:g}" if mantissa in (2.0, 5.0) else ""
 
+
+def _plain_log_labels(ax: Any) -> None:
+    """Label a log y axis with plain numbers (0.01, 1, 100), readable and quick
+    to draw (no mathtext); over less than two decades, label 2x and 5x too."""
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+    ax.yaxis.set_minor_formatter(_MinorLogLabels())
 
 
 def _order(values: Iterable[Any], known: Iterable[str]) -> list[Any]:
@@ -263,6 +298,7 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         .groupby(["init", "activation", "lr"], dropna=False)
         .agg(acc=("acc", "mean"), n=("run_id", "size"), div=("div", "sum"), fail=("fail", "sum"))
     )
+    found = dict(zip(cells.index, cells.to_dict("records")))  # (init, activation, lr) -> cell
     acts = group_values(tables)
     lrs = sorted(runs["lr"].dropna().unique())
     inits = _order(runs["init"].dropna(), nn.INITIALIZERS)
@@ -277,14 +313,14 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         M = np.full((len(acts), len(lrs)), np.nan)
         for i, a in enumerate(acts):
             for j, lr in enumerate(lrs):
-                if (init, a, lr) not in cells.index:
-                    ax.text(j, i, "not run", ha="center", va="center", fontsize=8, color="#555555")
+                if (init, a, lr) not in found:
+                    ax.text(j, i, "not run", ha="center", va="center", fontsize=8, color="#555555", in_layout=False)
                     continue
-                c = cells.loc[(init, a, lr)]
+                c = found[init, a, lr]
                 M[i, j] = c["acc"]
                 if np.isnan(c["acc"]):
                     text = "failed" if c["fail"] == c["n"] else "n/a"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=8, color="#555555")
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8, color="#555555", in_layout=False)
                     continue
                 text = f"{c['acc']:.2f}"
                 if c["div"]:
@@ -293,7 +329,7 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
                 if c["fail"]:
                     text += f"\n{int(c['fail'])}/{int(c['n'])} failed"
                 color = "white" if c["acc"] < 0.6 else "black"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
+                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color, in_layout=False)
         image = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(lrs)), [format_value(lr) for lr in lrs])
         ax.set_yticks(range(len(acts)), acts)
@@ -358,6 +394,13 @@ def _best_cell_ids(tables: Tables) -> dict[Any, tuple[pd.Series, pd.DataFrame]]:
     return {g: (cell, cell_runs(tables, cell)) for g, cell in best_cells(tables).items()}
 
 
+def _rows_of(frame: pd.DataFrame, best: Mapping[Any, tuple[pd.Series, pd.DataFrame]]) -> pd.DataFrame:
+    """The rows of ``frame`` (epochs or layers) that belong to the runs of ``best``,
+    so that each :func:`epoch_curve` searches a few runs, not the whole sweep."""
+    ids = [run_id for _, runs in best.values() for run_id in runs["run_id"]]
+    return frame[frame["run_id"].isin(ids)]
+
+
 def _legend_label(tables: Tables, group: Any, cell: pd.Series, runs: pd.DataFrame) -> str:
     label = str(group)
     where = cell_label(tables, cell, skip=[group_column(tables)])
@@ -373,8 +416,10 @@ def plot_learning_curves(tables: Tables) -> Figure | None:
     """Test accuracy over epochs, each group at its best cell: mean line, min-max band."""
     colors = group_colors(tables)
     curves = []
-    for g, (cell, runs) in _best_cell_ids(tables).items():
-        c = epoch_curve(tables.epochs, runs["run_id"], "test_acc", hold=True)
+    best = _best_cell_ids(tables)
+    epochs = _rows_of(tables.epochs, best)
+    for g, (cell, runs) in best.items():
+        c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
         if not c.empty:
             curves.append((g, _legend_label(tables, g, cell, runs), c))
     if not curves:
@@ -403,9 +448,11 @@ def plot_dead_units(tables: Tables) -> Figure | None:
     colors = group_colors(tables)
     n = n_layers(tables)
     curves = {}
-    for g, (cell, runs) in _best_cell_ids(tables).items():
+    best = _best_cell_ids(tables)
+    layers = _rows_of(tables.layers, best)
+    for g, (cell, runs) in best.items():
         for layer in range(1, n + 1):
-            c = epoch_curve(tables.layers, runs["run_id"], "dead_frac", layer=layer)
+            c = epoch_curve(layers, runs["run_id"], "dead_frac", layer=layer)
             if not c.empty:
                 curves[g, layer] = (_legend_label(tables, g, cell, runs), c)
     if not curves:
@@ -440,10 +487,12 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
     """Per-layer ``|dL/dW|`` over epochs on a log scale, one panel per group (best cell)."""
     n = n_layers(tables)
     panels = {}
-    for g, (cell, runs) in _best_cell_ids(tables).items():
+    best = _best_cell_ids(tables)
+    layers = _rows_of(tables.layers, best)
+    for g, (cell, runs) in best.items():
         lines = {}
         for layer in range(1, n + 1):
-            c = epoch_curve(tables.layers, runs["run_id"], "grad_w_norm", layer=layer)
+            c = epoch_curve(layers, runs["run_id"], "grad_w_norm", layer=layer)
             c = c.where(c > 0)  # a log axis cannot show 0 (all units dead)
             c = c[c["mean"].notna()]
             if not c.empty:
@@ -562,6 +611,24 @@ PLOTTERS: dict[str, Callable[[Tables], Figure | None]] = {
 assert set(PLOTTERS) == set(PLOT_FILES)
 
 
+def _layout_once(fig: Figure) -> None:
+    """Run the figure's layout engine at the output DPI, then switch it off.
+
+    ``savefig`` with a layout engine draws the whole figure twice: once with
+    drawing disabled, only to run the layout, then for real. Running the
+    layout here leaves one draw; the pixels are the same.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    fig.set_dpi(DPI)  # text sizes in pixels, as savefig will see them
+    engine.execute(fig)
+    # None (not "none", a placeholder engine) is what skips the extra draw;
+    # the rc settings would otherwise bring an engine back.
+    with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+
+
 def _save(fig: Figure, path: Path) -> None:
     """Write ``fig`` to ``path`` through a temporary file, then close it."""
     try:
@@ -570,6 +637,7 @@ def _save(fig: Figure, path: Path) -> None:
         os.fchmod(fd, 0o644)  # mkstemp makes files private; plots are for reading
         os.close(fd)
         try:
+            _layout_once(fig)
             fig.savefig(tmp, format="png", dpi=DPI)
             os.replace(tmp, path)
         finally:

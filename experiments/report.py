@@ -26,6 +26,7 @@ from experiments.plots import (
     best_cells,
     cell_keys,
     cell_label,
+    cell_labeler,
     cell_runs,
     format_value,
     group_column,
@@ -192,24 +193,49 @@ def dead_unit_findings(tables: Tables, threshold: float = DEAD_THRESHOLD) -> pd.
         return pd.DataFrame(columns=columns)
     ok = runs[runs["status"] == "ok"]
     gcol, keys, n = group_column(tables), cell_keys(tables), n_layers(tables)
+    label = cell_labeler(tables, skip=[gcol])
+    # Cells numbered in order of appearance; rows of each cell in table order.
+    cells = ok.groupby(keys, dropna=False, sort=False)
+    codes = cells.ngroup().to_numpy()
+    members = _positions(codes, cells.ngroups)
+    firsts = ok.iloc[[rows[0] for rows in members]]
+    # Each layer's epoch-0 dead fractions of the same runs, split by cell.
     start = tables.layers[tables.layers["epoch"] == 0]
+    start_code = start["run_id"].map(pd.Series(codes, index=ok["run_id"])).fillna(-1).to_numpy(dtype=int)
+    at_init = {}
+    for layer in range(1, n + 1):
+        here = (start["layer"] == layer).to_numpy()
+        values = start.loc[here, "dead_frac"].to_numpy(dtype=float)
+        at_init[layer] = [values[rows] for rows in _positions(start_code[here], cells.ngroups)]
+    ends = {layer: ok[f"dead_frac_L{layer}"].to_numpy(dtype=float)
+            for layer in range(1, n + 1) if f"dead_frac_L{layer}" in ok}
     rows = []
-    for cell, g in ok.groupby(keys, dropna=False, sort=False):
-        cell = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
-        for layer in range(1, n + 1):
-            col = f"dead_frac_L{layer}"
-            if col not in g:
-                continue
-            at0 = start[(start["layer"] == layer) & start["run_id"].isin(g["run_id"])]["dead_frac"]
-            rows.append({"group": g[gcol].iloc[0], "layer": layer, "cell": cell_label(tables, cell, skip=[gcol]),
-                         "dead_init": at0.astype(float).mean(), "dead_end": g[col].astype(float).mean(),
-                         "runs": len(g)})
+    for i, ((_, first), mine) in enumerate(zip(firsts.iterrows(), members)):
+        cell = label({k: first[k] for k in keys})
+        for layer, end in ends.items():
+            rows.append({"group": first[gcol], "layer": layer, "cell": cell, "dead_init": _mean(at_init[layer][i]),
+                         "dead_end": _mean(end[mine]), "runs": len(mine)})
     table = pd.DataFrame(rows, columns=columns)
     table = table[table["dead_end"] > threshold]
     table = table.sort_values("dead_end", ascending=False, kind="stable").drop_duplicates(["group", "layer"])
     order = {g: i for i, g in enumerate(group_values(tables))}
     return table.sort_values(["group", "layer"], key=lambda s: s.map(order) if s.name == "group" else s,
                              kind="stable").reset_index(drop=True)
+
+
+def _positions(codes: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each code 0..n-1, the positions where it occurs, in order (codes < 0 are left out)."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n + 1))
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of the non-NaN ``values``, NaN if none: summed as ``pandas.Series.mean``
+    sums them (NaN as 0, in order), so both give the same last digit."""
+    missing = np.isnan(values)
+    count = values.size - int(missing.sum())
+    return np.where(missing, 0.0, values).sum() / count if count else np.nan
 
 
 def divergence_by_lr(tables: Tables) -> pd.DataFrame:

@@ -6,7 +6,9 @@ data stream.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import importlib.metadata
 import os
 import platform
@@ -16,7 +18,7 @@ from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 from joblib import Parallel, delayed, parallel_config
@@ -50,7 +52,7 @@ class Plan:
 
 def plan(sweep: SweepConfig, out_dir: str | Path, force: bool = False) -> Plan:
     runs = sweep.runs()
-    done, corrupt = RunStore(out_dir).load([r.run_id for r in runs])
+    done, corrupt = RunStore(out_dir).load_runs(runs)
     return Plan(runs, {} if force else done, corrupt)
 
 
@@ -83,55 +85,105 @@ class SweepOutcome:
     corrupt: dict[str, str] = field(default_factory=dict)
 
 
-def _indexed(i: int, runs: list[RunConfig]) -> tuple[int, list[dict]]:
-    return i, run_task(runs)
+class WorkerDied(RuntimeError):
+    """A worker process died under a task; ``groups`` are the indices of
+    the groups that may have been running on it."""
+
+    def __init__(self, groups: set[int], reason: str):
+        super().__init__(reason)
+        self.groups = groups
+
+
+# fn(i, item) for each item of a dict, results as they complete (see _backend).
+MapUnordered = Callable[[Callable[[int, Any], Any], dict[int, Any]], Iterator[Any]]
+
+
+def _indexed(task: Callable[[list[RunConfig]], list[dict]], i: int, runs: list[RunConfig]) -> tuple[int, list[dict]]:
+    return i, task(runs)
 
 
 def execute(
     groups: list[list[RunConfig]],
     store: RunStore,
-    jobs: int = 1,
-    backend: str = "loky",
+    map_unordered: MapUnordered,
     on_result: Callable[[dict], None] | None = None,
-    scheduler: str | None = None,
+    task: Callable[[list[RunConfig]], list[dict]] = run_task,
 ) -> None:
-    """Train every group, writing each result as soon as it arrives.
+    """Train every group with ``task``, writing each result as soon as it arrives.
 
-    A worker that dies (killed, out of memory) takes its tasks with it: those
-    are dispatched again, and recorded as ``failed`` after
-    :data:`MAX_ATTEMPTS` tries; finished results are already on disk.
+    A worker that dies (killed, out of memory) takes its task with it. The
+    groups that may have been running on it are dispatched again one at a
+    time, so that a group that kills its worker once more is known for
+    certain: it is recorded as ``failed`` after :data:`MAX_ATTEMPTS` tries,
+    and no other group pays for it. Finished results are already on disk.
     """
     pending = dict(enumerate(groups))
     attempts: Counter = Counter()
+
+    def record(result: dict) -> None:
+        store.write(result)
+        if on_result:
+            on_result(result)
+
     while pending:
+        retry = [i for i in pending if attempts[i]]
+        batch = {i: pending[i] for i in retry[:1] or pending}
         try:
-            with _backend(backend, jobs, scheduler):
-                tasks = [delayed(_indexed)(i, g) for i, g in pending.items()]
-                for i, results in Parallel(return_as="generator_unordered")(tasks):
-                    for result in results:
-                        store.write(result)
-                        if on_result:
-                            on_result(result)
-                    del pending[i]
-        except (TerminatedWorkerError, BrokenProcessPool) as exc:
-            for i in list(pending):
+            for i, results in map_unordered(functools.partial(_indexed, task), batch):
+                for result in results:
+                    record(result)
+                del pending[i]
+        except WorkerDied as died:
+            # Each round either finishes a group or charges one: the loop ends.
+            for i in died.groups & pending.keys():
                 attempts[i] += 1
                 if attempts[i] >= MAX_ATTEMPTS:
+                    error = RuntimeError(f"its worker died in each of {MAX_ATTEMPTS} tries ({died})")
                     for run in pending.pop(i):
-                        result = failed_result(run, RuntimeError(f"worker died twice: {exc}"))
-                        store.write(result)
-                        if on_result:
-                            on_result(result)
+                        record(failed_result(run, error))
 
 
-def _backend(backend: str, jobs: int, scheduler: str | None):
+def _joblib_map(fn: Callable[[int, Any], Any], items: dict[int, Any]) -> Iterator[Any]:
+    """:data:`MapUnordered` on joblib's active backend.
+
+    joblib does not say which task a dead worker held, so :class:`WorkerDied`
+    names every item joblib had taken from ``items`` and not finished: the
+    running ones and at most ``jobs - 1`` queued behind them (with
+    ``pre_dispatch="n_jobs"``). Those few are retried alone, a small price
+    for never failing a group that did nothing wrong.
+    """
+    taken: set[int] = set()
+
+    def calls() -> Iterator[Any]:
+        for i, item in items.items():
+            taken.add(i)
+            yield delayed(fn)(i, item)
+
+    try:
+        yield from Parallel(return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(calls())
+    except (TerminatedWorkerError, BrokenProcessPool) as exc:
+        raise WorkerDied(taken, _exit_codes(exc)) from None
+
+
+def _exit_codes(exc: BaseException) -> str:
+    """The useful end of loky's long message: 'The exit codes of the workers are {SIGKILL(-9)}'."""
+    text = str(exc).strip()
+    return text[text.find("The exit codes"):] if "The exit codes" in text else f"{type(exc).__name__}: {text}"
+
+
+@contextlib.contextmanager
+def _backend(backend: str, jobs: int, scheduler: str | None) -> Iterator[MapUnordered]:
+    """Set up ``backend`` (for dask: connect) and yield how to map tasks on it."""
     if backend == "dask":
-        from experiments.dask_backend import dask_config
+        from experiments.dask_backend import dask_map
 
-        return dask_config(scheduler, jobs)
+        with dask_map(scheduler) as map_unordered:
+            yield map_unordered
+        return
     # inner_max_num_threads caps BLAS in loky workers before any import; the
     # task pins it again itself (threadpoolctl), which covers every backend.
-    return parallel_config(backend=backend, n_jobs=jobs, inner_max_num_threads=1)
+    with parallel_config(backend=backend, n_jobs=jobs, inner_max_num_threads=1):
+        yield _joblib_map
 
 
 def check_data(runs: Sequence[RunConfig]) -> None:
@@ -166,25 +218,35 @@ def run_sweep(
     progress: bool = True,
     max_stack: int = MAX_STACK,
     report: bool = True,
+    task: Callable[[list[RunConfig]], list[dict]] = run_task,
 ) -> SweepOutcome:
-    """Train the missing runs of ``sweep`` into ``out_dir`` and rebuild its outputs."""
+    """Train the missing runs of ``sweep`` into ``out_dir`` and rebuild its outputs.
+
+    ``task`` trains one group (tests pass one that crashes its worker).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     out_dir = Path(out_dir)
     store = RunStore(out_dir)
-    store.prepare()
     outcome = SweepOutcome()
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    with FolderLock(out_dir):
-        p = plan(sweep, out_dir, force)
+    # Bad data, an unreachable cluster or a busy folder stop the sweep before
+    # it writes anything.
+    todo = plan(sweep, out_dir, force).todo
+    check_data(todo)
+    jobs = max(1, min(jobs, len(make_groups(todo, max_stack))))  # a worker per task at most
+    with contextlib.ExitStack() as stack:
+        map_unordered = stack.enter_context(_backend(backend, jobs, scheduler))
+        store.prepare()
+        stack.enter_context(FolderLock(out_dir))
+        p = plan(sweep, out_dir, force)  # again, now that no other sweep can write
         for run_id, why in p.corrupt.items():
             where = store.quarantine(run_id)
             outcome.corrupt[run_id] = why
             print(f"warning: stored run {run_id} was {why}; moved to {where} and recomputed", file=sys.stderr)
         todo = p.todo
         outcome.counts["skipped"] = len(p.runs) - len(todo)
-        check_data(todo)
         atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(sweep.resolved(), sort_keys=False))
         bar = tqdm(total=len(todo), unit="run", desc=sweep.name, disable=not progress, smoothing=0.1)
 
@@ -193,7 +255,7 @@ def run_sweep(
             bar.update(1)
 
         try:
-            execute(make_groups(todo, max_stack), store, jobs, backend, on_result, scheduler)
+            execute(make_groups(todo, max_stack), store, map_unordered, on_result, task)
         finally:
             bar.close()
             outcome.seconds = time.perf_counter() - t0
@@ -204,6 +266,7 @@ def run_sweep(
             "wall_seconds": round(outcome.seconds, 3),
             "jobs": jobs,
             "backend": backend,
+            **({"scheduler": scheduler} if backend == "dask" else {}),
             "cpu_count": os.cpu_count(),
             "runs_total": len(p.runs),
             "runs": dict(outcome.counts),
@@ -224,8 +287,7 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
 
     out_dir = Path(out_dir)
     store = RunStore(out_dir)
-    ids = None if sweep is None else [r.run_id for r in sweep.runs()]
-    results, bad = store.load(ids)
+    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
     for run_id, why in bad.items():
         print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
     tables = build_tables(results.values())

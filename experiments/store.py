@@ -11,11 +11,17 @@ import fcntl
 import json
 import os
 import tempfile
+from numbers import Real
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from experiments.config import RunConfig
 
 REQUIRED_KEYS = ("run_id", "config", "status", "epochs_done", "epochs", "layers", "seconds")
 STATUSES = ("ok", "diverged", "failed")
+# Keys every row of a result's "epochs" and "layers" lists holds, as whole numbers.
+ROW_INDEX_KEYS = {"epochs": ("epoch",), "layers": ("epoch", "layer")}
 
 
 class StoreError(RuntimeError):
@@ -75,10 +81,10 @@ class RunStore:
         if not isinstance(result, dict) or any(k not in result for k in REQUIRED_KEYS):
             return "missing fields"
         if result["run_id"] != path.stem:
-            return f"holds run {result['run_id']!r}, not {path.stem!r}"
+            return f"holding run {result['run_id']!r}, not {path.stem!r}"
         if result["status"] not in STATUSES:
-            return f"unknown status {result['status']!r}"
-        return result
+            return f"of unknown status {result['status']!r}"
+        return _shape_problem(result) or result
 
     def load(self, run_ids: Iterable[str] | None = None) -> tuple[dict[str, dict], dict[str, str]]:
         """Valid results by run_id, and problems (run_id -> reason) of bad files.
@@ -99,12 +105,50 @@ class RunStore:
                 good[path.stem] = r
         return good, bad
 
+    def load_runs(self, runs: Sequence["RunConfig"]) -> tuple[dict[str, dict], dict[str, str]]:
+        """As :meth:`load` for the runs of a sweep; a file must also hold its
+        run's config, so an edited file is never taken for the run's result."""
+        good, bad = self.load([r.run_id for r in runs])
+        for run in runs:
+            if run.run_id in good and good[run.run_id]["config"] != run.flat():
+                del good[run.run_id]
+                bad[run.run_id] = "holding a config other than its run's"
+        return good, bad
+
     def quarantine(self, run_id: str) -> Path:
         """Move a bad file aside (kept for inspection, never read as data)."""
         target = self.out_dir / "corrupt" / f"{run_id}.json"
         target.parent.mkdir(exist_ok=True)
         os.replace(self.path(run_id), target)
         return target
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, Real) and not isinstance(v, bool))
+
+
+def _shape_problem(result: dict[str, Any]) -> str | None:
+    """Why a result with every required key still cannot be read as data, or None."""
+    if not isinstance(result["config"], dict):
+        return "holding a config that is not a mapping"
+    if not (_is_int(result["epochs_done"]) and result["epochs_done"] >= 0) or not _is_number(result["seconds"]):
+        return "holding a bad epochs_done or seconds"
+    if not (result.get("sizes") is None or (isinstance(result["sizes"], list) and all(map(_is_int, result["sizes"])))):
+        return "holding bad layer sizes"
+    if not (result.get("diverged_epoch") is None or _is_int(result["diverged_epoch"])):
+        return "holding a bad diverged_epoch"
+    for part, index in ROW_INDEX_KEYS.items():
+        rows = result[part]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            return f"holding {part} that are not a list of rows"
+        for row in rows:
+            if not all(_is_int(row.get(k)) for k in index) or not all(map(_is_number, row.values())):
+                return f"holding a malformed row in {part}"
+    return None
 
 
 class FolderLock:
