@@ -316,6 +316,9 @@ def parse_set(sweep: SweepConfig, assignments: list[str]) -> SweepConfig:
             raise ConfigError(f"--set {item!r} is not of the form KEY=VALUE")
         key, text = item.split("=", 1)
         key = key.strip()
+        if key == "name":  # the sweep's name (and default results folder)
+            raw["name"] = text.strip()
+            continue
         fname = _field_name(key)
         parts = [text] if fname in UNSPLIT_KEYS else text.split(",")
         try:

@@ -100,3 +100,10 @@ def test_resolved_round_trips():
     s = cfg.parse({"hidden": [8, 4], "activations": ["relu", "tanh"], "variants": [{"name": "v", "lr": 0.5}]}, name="x")
     again = cfg.parse(s.resolved())
     assert [r.run_id for r in again.runs()] == [r.run_id for r in s.runs()]
+
+
+def test_set_name_renames_the_sweep():
+    s = cfg.parse_set(cfg.parse({}, name="a"), ["name=b"])
+    assert s.name == "b"
+    with pytest.raises(cfg.ConfigError, match="name"):
+        cfg.parse_set(cfg.parse({}), ["name=a/b"])
