@@ -299,6 +299,8 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         .agg(acc=("acc", "mean"), n=("run_id", "size"), div=("div", "sum"), fail=("fail", "sum"))
     )
     found = dict(zip(cells.index, cells.to_dict("records")))  # (init, activation, lr) -> cell
+    # A cell's text lies inside its square, so the layout need not measure it.
+    in_cell = {"ha": "center", "va": "center", "in_layout": False}
     acts = group_values(tables)
     lrs = sorted(runs["lr"].dropna().unique())
     inits = _order(runs["init"].dropna(), nn.INITIALIZERS)
@@ -314,13 +316,13 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         for i, a in enumerate(acts):
             for j, lr in enumerate(lrs):
                 if (init, a, lr) not in found:
-                    ax.text(j, i, "not run", ha="center", va="center", fontsize=8, color="#555555", in_layout=False)
+                    ax.text(j, i, "not run", fontsize=8, color="#555555", **in_cell)
                     continue
                 c = found[init, a, lr]
                 M[i, j] = c["acc"]
                 if np.isnan(c["acc"]):
                     text = "failed" if c["fail"] == c["n"] else "n/a"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=8, color="#555555", in_layout=False)
+                    ax.text(j, i, text, fontsize=8, color="#555555", **in_cell)
                     continue
                 text = f"{c['acc']:.2f}"
                 if c["div"]:
@@ -329,7 +331,7 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
                 if c["fail"]:
                     text += f"\n{int(c['fail'])}/{int(c['n'])} failed"
                 color = "white" if c["acc"] < 0.6 else "black"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color, in_layout=False)
+                ax.text(j, i, text, fontsize=9, color=color, **in_cell)
         image = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(lrs)), [format_value(lr) for lr in lrs])
         ax.set_yticks(range(len(acts)), acts)
@@ -360,8 +362,9 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
     colors = group_colors(tables)
     summary = summary.sort_values("acc_mean", ascending=True, na_position="first", kind="stable")
     labels = []
+    label = cell_labeler(tables, skip=[gcol])
     for _, row in summary.iterrows():
-        where = cell_label(tables, row, skip=[gcol])
+        where = label(row)
         labels.append(f"{row[gcol]} ({where})" if where else str(row[gcol]))
     y = np.arange(len(summary))
     acc = summary["acc_mean"].astype(float).to_numpy()
@@ -401,9 +404,11 @@ def _rows_of(frame: pd.DataFrame, best: Mapping[Any, tuple[pd.Series, pd.DataFra
     return frame[frame["run_id"].isin(ids)]
 
 
-def _legend_label(tables: Tables, group: Any, cell: pd.Series, runs: pd.DataFrame) -> str:
+def _legend_label(label_of: Callable[[Mapping[str, Any]], str], group: Any, cell: pd.Series,
+                  runs: pd.DataFrame) -> str:
+    """``"relu (lr=0.1), 1/3 diverged"``; ``label_of`` from :func:`cell_labeler`."""
     label = str(group)
-    where = cell_label(tables, cell, skip=[group_column(tables)])
+    where = label_of(cell)
     if where:
         label += f" ({where})"
     n_div = int((runs["status"] == "diverged").sum())
@@ -418,10 +423,11 @@ def plot_learning_curves(tables: Tables) -> Figure | None:
     curves = []
     best = _best_cell_ids(tables)
     epochs = _rows_of(tables.epochs, best)
+    label = cell_labeler(tables, skip=[group_column(tables)])
     for g, (cell, runs) in best.items():
         c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
         if not c.empty:
-            curves.append((g, _legend_label(tables, g, cell, runs), c))
+            curves.append((g, _legend_label(label, g, cell, runs), c))
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
@@ -450,11 +456,13 @@ def plot_dead_units(tables: Tables) -> Figure | None:
     curves = {}
     best = _best_cell_ids(tables)
     layers = _rows_of(tables.layers, best)
+    label = cell_labeler(tables, skip=[group_column(tables)])
     for g, (cell, runs) in best.items():
+        legend = _legend_label(label, g, cell, runs)
         for layer in range(1, n + 1):
             c = epoch_curve(layers, runs["run_id"], "dead_frac", layer=layer)
             if not c.empty:
-                curves[g, layer] = (_legend_label(tables, g, cell, runs), c)
+                curves[g, layer] = (legend, c)
     if not curves:
         return None
     fig, axs = plt.subplots(1, n, figsize=(4.2 * n + 2.8, 4.6), sharey=True, squeeze=False, layout="constrained")
@@ -489,6 +497,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
     panels = {}
     best = _best_cell_ids(tables)
     layers = _rows_of(tables.layers, best)
+    label = cell_labeler(tables, skip=[group_column(tables)])
     for g, (cell, runs) in best.items():
         lines = {}
         for layer in range(1, n + 1):
@@ -497,7 +506,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
             c = c[c["mean"].notna()]
             if not c.empty:
                 lines[layer] = c
-        panels[g] = (cell_label(tables, cell, skip=[group_column(tables)]), lines)
+        panels[g] = (label(cell), lines)
     if not any(lines for _, lines in panels.values()):
         return None
     layer_colors = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, n))
@@ -653,21 +662,25 @@ def make_plots(tables: Tables, plot_dir: str | Path) -> list[Path]:
     never costs the others or the report.
     """
     plot_dir = Path(plot_dir)
-    written = []
-    for name, draw in PLOTTERS.items():
-        path = plot_dir / name
-        before = set(plt.get_fignums())
-        try:
-            fig = draw(tables)
-        except Exception as exc:  # noqa: BLE001 - see docstring
-            for num in set(plt.get_fignums()) - before:
-                plt.close(num)
-            warnings.warn(f"plot {name} failed and was skipped: {type(exc).__name__}: {exc}\n"
-                          f"{traceback.format_exc()}", RuntimeWarning, stacklevel=2)
-            fig = None
-        if fig is None:
-            path.unlink(missing_ok=True)  # a stale file from an earlier build
-            continue
-        _save(fig, path)
-        written.append(path)
-    return written
+    drawn = [_draw(tables, name, plot_dir) for name in PLOTTERS]
+    return [path for path in drawn if path is not None]
+
+
+def _draw(tables: Tables, name: str, plot_dir: Path) -> Path | None:
+    """Draw plot ``name`` into ``plot_dir``: its path, or None when it has no
+    data or fails (a warning says why; a stale file of its name is removed)."""
+    path = plot_dir / name
+    before = set(plt.get_fignums())
+    try:
+        fig = PLOTTERS[name](tables)
+    except Exception as exc:  # noqa: BLE001 - see make_plots
+        for num in set(plt.get_fignums()) - before:
+            plt.close(num)
+        warnings.warn(f"plot {name} failed and was skipped: {type(exc).__name__}: {exc}\n"
+                      f"{traceback.format_exc()}", RuntimeWarning, stacklevel=3)
+        fig = None
+    if fig is None:
+        path.unlink(missing_ok=True)  # a stale file from an earlier build
+        return None
+    _save(fig, path)
+    return path

@@ -38,7 +38,7 @@ from experiments.plots import (
     summary_with_group,
 )
 from experiments.store import atomic_write_text
-from experiments.tables import Tables, ci95
+from experiments.tables import Tables, ci95, series_mean
 
 # A layer with a larger dead fraction than this at the end is reported.
 DEAD_THRESHOLD = 0.10
@@ -151,15 +151,16 @@ def group_stats(tables: Tables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best_group(tables: Tables) -> dict[str, Any] | None:
+def best_group(tables: Tables, stats: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """The group with the highest accuracy at its best cell, and its lead over the next.
 
     None unless at least two groups have a finished run. Keys: group, cell,
     acc, ci, runner_up, runner_cell, runner_acc, runner_ci, margin, overlap
     (whether the two 95% CIs overlap; None when either CI is missing), tied
     (the groups equal to the first to three decimals, the first included).
+    ``stats`` is :func:`group_stats` of ``tables``, when already computed.
     """
-    stats = group_stats(tables)
+    stats = group_stats(tables) if stats is None else stats
     if stats.empty:
         return None
     stats = stats[np.isfinite(stats["best_acc"].astype(float))]
@@ -191,51 +192,31 @@ def dead_unit_findings(tables: Tables, threshold: float = DEAD_THRESHOLD) -> pd.
     runs = tables.runs
     if runs.empty or "status" not in runs:
         return pd.DataFrame(columns=columns)
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == "ok"].reset_index(drop=True)  # row labels are positions below
     gcol, keys, n = group_column(tables), cell_keys(tables), n_layers(tables)
     label = cell_labeler(tables, skip=[gcol])
-    # Cells numbered in order of appearance; rows of each cell in table order.
-    cells = ok.groupby(keys, dropna=False, sort=False)
-    codes = cells.ngroup().to_numpy()
-    members = _positions(codes, cells.ngroups)
-    firsts = ok.iloc[[rows[0] for rows in members]]
-    # Each layer's epoch-0 dead fractions of the same runs, split by cell.
-    start = tables.layers[tables.layers["epoch"] == 0]
-    start_code = start["run_id"].map(pd.Series(codes, index=ok["run_id"])).fillna(-1).to_numpy(dtype=int)
-    at_init = {}
-    for layer in range(1, n + 1):
-        here = (start["layer"] == layer).to_numpy()
-        values = start.loc[here, "dead_frac"].to_numpy(dtype=float)
-        at_init[layer] = [values[rows] for rows in _positions(start_code[here], cells.ngroups)]
+    run_ids, groups = ok["run_id"].to_numpy(), ok[gcol].to_numpy()
     ends = {layer: ok[f"dead_frac_L{layer}"].to_numpy(dtype=float)
             for layer in range(1, n + 1) if f"dead_frac_L{layer}" in ok}
+    start = tables.layers[tables.layers["epoch"] == 0]
+    at_init = {layer: (part["run_id"].to_numpy(), part["dead_frac"].to_numpy(dtype=float))
+               for layer, part in start.groupby("layer")}
+    nothing = (np.array([], dtype=object), np.array([]))
     rows = []
-    for i, ((_, first), mine) in enumerate(zip(firsts.iterrows(), members)):
-        cell = label({k: first[k] for k in keys})
+    for cell, g in ok[keys].groupby(keys, dropna=False, sort=False):
+        mine = g.index.to_numpy()
+        where = label(dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))))
         for layer, end in ends.items():
-            rows.append({"group": first[gcol], "layer": layer, "cell": cell, "dead_init": _mean(at_init[layer][i]),
-                         "dead_end": _mean(end[mine]), "runs": len(mine)})
+            ids, dead = at_init.get(layer, nothing)
+            rows.append({"group": groups[mine[0]], "layer": layer, "cell": where,
+                         "dead_init": series_mean(dead[np.isin(ids, run_ids[mine])]),
+                         "dead_end": series_mean(end[mine]), "runs": len(mine)})
     table = pd.DataFrame(rows, columns=columns)
     table = table[table["dead_end"] > threshold]
     table = table.sort_values("dead_end", ascending=False, kind="stable").drop_duplicates(["group", "layer"])
     order = {g: i for i, g in enumerate(group_values(tables))}
     return table.sort_values(["group", "layer"], key=lambda s: s.map(order) if s.name == "group" else s,
                              kind="stable").reset_index(drop=True)
-
-
-def _positions(codes: np.ndarray, n: int) -> list[np.ndarray]:
-    """For each code 0..n-1, the positions where it occurs, in order (codes < 0 are left out)."""
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(n + 1))
-    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def _mean(values: np.ndarray) -> float:
-    """Mean of the non-NaN ``values``, NaN if none: summed as ``pandas.Series.mean``
-    sums them (NaN as 0, in order), so both give the same last digit."""
-    missing = np.isnan(values)
-    count = values.size - int(missing.sum())
-    return np.where(missing, 0.0, values).sum() / count if count else np.nan
 
 
 def divergence_by_lr(tables: Tables) -> pd.DataFrame:
@@ -313,8 +294,8 @@ def best_init_by_group(tables: Tables) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 
 
-def _winner_sentence(tables: Tables) -> str | None:
-    best = best_group(tables)
+def _winner_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
+    best = best_group(tables, stats)
     if best is None:
         return None
     at = lambda cell: f" ({cell})" if cell else ""  # noqa: E731
@@ -335,8 +316,7 @@ def _winner_sentence(tables: Tables) -> str | None:
     return text
 
 
-def _ranking_sentence(tables: Tables) -> str | None:
-    stats = group_stats(tables)
+def _ranking_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
     if stats.empty:
         return None
     stats = stats[np.isfinite(stats["best_acc"].astype(float))].sort_values("best_acc", ascending=False,
@@ -425,8 +405,11 @@ def _init_sentence(tables: Tables) -> str | None:
     return f"The best initializer differs by {noun}: {'; '.join(parts)}."
 
 
-def findings(tables: Tables) -> list[str]:
-    """The report's findings, each a sentence computed from the tables."""
+def findings(tables: Tables, stats: pd.DataFrame | None = None) -> list[str]:
+    """The report's findings, each a sentence computed from the tables.
+
+    ``stats`` is :func:`group_stats` of ``tables``, when already computed.
+    """
     counts = status_counts(tables)
     total = sum(counts.values())
     if total == 0:
@@ -434,7 +417,8 @@ def findings(tables: Tables) -> list[str]:
     if counts["failed"] == total:
         return [f"All {total} runs failed, so there is nothing to compare."]
     out: list[str] = []
-    for sentence in (_winner_sentence(tables), _ranking_sentence(tables)):
+    stats = group_stats(tables) if stats is None else stats
+    for sentence in (_winner_sentence(tables, stats), _ranking_sentence(tables, stats)):
         if sentence:
             out.append(sentence)
     out += _dead_sentences(tables)
@@ -483,8 +467,7 @@ def _cells_section(tables: Tables) -> list[str]:
     return lines
 
 
-def _groups_section(tables: Tables) -> list[str]:
-    stats = group_stats(tables)
+def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
     if stats.empty:
         return ["No runs."]
     noun = group_noun(tables)
@@ -546,7 +529,8 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     lines += [f"{total} runs: {counts['ok']} ok, {counts['diverged']} diverged, {counts['failed']} failed. "
               f"Axes that vary (seed aside): {axes}; {seeds} seed(s).", ""]
     # Findings first: they are what a reader opens the report for.
-    lines += ["## Findings", "", *[f"- {s}" for s in findings(tables)], ""]
+    stats = group_stats(tables)  # for the findings and the per-group table
+    lines += ["## Findings", "", *[f"- {s}" for s in findings(tables, stats)], ""]
 
     lines += ["## Configuration", "", *_config_section(out_dir), ""]
     if tables.axes:
@@ -563,7 +547,7 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
         lines.append("")
 
     lines += ["## Cells", "", *_cells_section(tables), ""]
-    lines += [f"## Per {group_noun(tables)}", "", *_groups_section(tables), ""]
+    lines += [f"## Per {group_noun(tables)}", "", *_groups_section(tables, stats), ""]
 
     plot_dir = out_dir / "plots"
     present = [(name, caption) for name, caption in PLOT_FILES.items() if (plot_dir / name).is_file()]
