@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, forward
+from .network import Architecture, Params, backward, chunk_rows, forward
 
 Array = np.ndarray
 
@@ -54,8 +54,12 @@ def diagnose(
     lr: Array,
     rule: str = "exact",
     tol: float = DEAD_TOL,
+    chunk: int | None = None,
 ) -> dict[str, Array]:
     """Per-network, per-layer diagnostics on the probe set ``X`` (P, n_0), ``T`` (P, n_out).
+
+    The probe is processed ``chunk`` rows at a time (default :func:`chunk_rows`);
+    the result does not depend on it beyond rounding.
 
     Returns
     -------
@@ -66,30 +70,56 @@ def diagnose(
     # A diverging network has inf/NaN values: they are measured as they are,
     # and must not flood the console.
     with np.errstate(all="ignore"):
-        return _diagnose(arch, params, X, T, lr, rule, tol)
+        return _diagnose(arch, params, X, T, lr, rule, tol, chunk or chunk_rows(params.K))
 
 
-def _diagnose(arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float) -> dict[str, Array]:
-    derivatives: list[Array] = []  # f'(z) once, for both rules and the dead-unit count
-    zs, acts = forward(arch, params, X, derivatives)
-    exact = backward(arch, params, zs, acts, T, "exact", derivatives)
-    step = exact if rule == "exact" else backward(arch, params, zs, acts, T, rule, derivatives)
-    K = params.K
-    out = {name: np.zeros((K, arch.n_layers)) for name in LAYER_METRICS}
-    for l, act in enumerate(arch.layer_activations):
-        passes = np.abs(act.per_unit(derivatives[l])) > tol * act.peak_derivative  # (K, P, n)
-        dead = ~passes.any(axis=1)  # (K, n)
+def _diagnose(
+    arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float, chunk: int
+) -> dict[str, Array]:
+    K, L, P = params.K, arch.n_layers, len(X)
+    layer_acts = arch.layer_activations
+    # Sums over the probe, chunk by chunk (float64): gradients of the mean
+    # probe loss, and the moments behind the per-layer statistics.
+    dW_exact = [np.zeros(w.shape) for w in params.W]
+    dW_step = dW_exact if rule == "exact" else [np.zeros(w.shape) for w in params.W]
+    passes_any = [np.zeros((K, arch.sizes[l + 1]), bool) for l in range(L)]
+    no_grad, dz_sq, a_sum, a_sq = (np.zeros((K, L)) for _ in range(4))
+    for s in range(0, P, chunk):
+        x, t = X[s : s + chunk], T[s : s + chunk]
+        weight = len(x) / P  # dW of a chunk is the mean over its rows
+        derivatives: list[Array] = []  # f'(z) once, for both rules and the dead-unit count
+        zs, acts = forward(arch, params, x, derivatives)
+        exact = backward(arch, params, zs, acts, t, "exact", derivatives)
+        step = exact if rule == "exact" else backward(arch, params, zs, acts, t, rule, derivatives)
+        for l, act in enumerate(layer_acts):
+            dW_exact[l] += weight * exact.dW[l]
+            if rule != "exact":
+                dW_step[l] += weight * step.dW[l]
+            passes = np.abs(act.per_unit(derivatives[l])) > tol * act.peak_derivative  # (K, rows, n)
+            passes_any[l] |= passes.any(axis=1)
+            no_grad[:, l] += (~passes).reshape(K, -1).sum(axis=1)
+            dz = step.dz[l].reshape(K, -1).astype(np.float64)
+            dz_sq[:, l] += (dz * dz).sum(axis=1)
+            a = acts[l + 1].reshape(K, -1).astype(np.float64)
+            a_sum[:, l] += a.sum(axis=1)
+            a_sq[:, l] += (a * a).sum(axis=1)
+
+    out = {name: np.zeros((K, L)) for name in LAYER_METRICS}
+    for l in range(L):
+        n = arch.sizes[l + 1]
+        dead = ~passes_any[l]  # (K, n): no probe input passes gradient
         out["dead_units"][:, l] = dead.sum(axis=1)
         out["dead_frac"][:, l] = dead.mean(axis=1)
-        out["no_grad_frac"][:, l] = 1.0 - passes.mean(axis=(1, 2))
-        g_norm, t_norm = _norm(step.dW[l]), _norm(exact.dW[l])
+        out["no_grad_frac"][:, l] = no_grad[:, l] / (P * n)
+        g_norm, t_norm = _norm(dW_step[l]), _norm(dW_exact[l])
         out["grad_w_norm"][:, l] = g_norm
         out["true_grad_w_norm"][:, l] = t_norm
-        dot = (step.dW[l].astype(np.float64) * exact.dW[l]).reshape(K, -1).sum(axis=1)
+        dot = (dW_step[l] * dW_exact[l]).reshape(K, -1).sum(axis=1)
         out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
         out["update_ratio"][:, l] = lr * g_norm / _norm(params.W[l])
-        out["delta_rms"][:, l] = np.sqrt((step.dz[l].astype(np.float64) ** 2).reshape(K, -1).mean(axis=1))
-        a = acts[l + 1].reshape(K, -1)
-        out["act_mean"][:, l] = a.mean(axis=1)
-        out["act_std"][:, l] = a.std(axis=1)
+        out["delta_rms"][:, l] = np.sqrt(dz_sq[:, l] / (P * dW_exact[l].shape[-1]))
+        mean = a_sum[:, l] / (P * n)
+        out["act_mean"][:, l] = mean
+        # E[a^2] - E[a]^2 in float64; clipped at 0 against rounding for constant layers.
+        out["act_std"][:, l] = np.sqrt(np.maximum(a_sq[:, l] / (P * n) - mean * mean, 0.0))
     return out

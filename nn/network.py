@@ -283,8 +283,19 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
             params.b[l] -= sum_rows(d) if B > 1 else d
 
 
+# Rows per chunk times K: small enough that a chunk's (K, rows, n) arrays stay
+# in cache. Evaluating 256 or 360 rows at K=20 in one piece ran 2.5x slower
+# than in chunks of 64.
+CACHE_ROWS = 1280
+
+
+def chunk_rows(K: int) -> int:
+    """Rows per chunk when evaluating K stacked networks on many inputs."""
+    return max(16, CACHE_ROWS // K)
+
+
 def loss_and_accuracy(
-    arch: Architecture, params: Params, X: Array, labels: Array, T: Array, chunk: int = 4096
+    arch: Architecture, params: Params, X: Array, labels: Array, T: Array, chunk: int | None = None
 ) -> tuple[Array, Array]:
     """Mean loss and accuracy of each network on a whole data set.
 
@@ -297,6 +308,7 @@ def loss_and_accuracy(
     loss, accuracy : (K,) float64
     """
     K, N = params.K, X.shape[0]
+    chunk = chunk or chunk_rows(K)
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     for s in range(0, N, chunk):

@@ -184,3 +184,20 @@ def test_norms_ratios_and_rms_match_direct_computation(activation, rule):
             assert d["delta_rms"][k, l] == pytest.approx(np.sqrt(np.mean(step.dz[l][k] ** 2)), rel=1e-12)
             assert d["act_mean"][k, l] == pytest.approx(acts[l + 1][k].mean(), rel=1e-12, abs=1e-15)
             assert d["act_std"][k, l] == pytest.approx(acts[l + 1][k].std(), rel=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "maxout"])
+@pytest.mark.parametrize("rule", ["exact", "book"])
+def test_chunked_probe_equals_one_piece(activation, rule):
+    """The probe is evaluated in cache-sized chunks; the metrics must not depend on it."""
+    rng = np.random.default_rng(5)
+    arch = nn.Architecture((6, 5, 4, 3), activation, "same", True)
+    params = nn.init_params(arch, ["he_normal", "uniform", "book"], [np.random.default_rng(i) for i in range(3)])
+    X = rng.normal(size=(50, 6))
+    T = np.eye(3)[rng.integers(0, 3, 50)]
+    lr = np.array([0.1, 0.2, 0.3])
+    whole = nn.diagnose(arch, params, X, T, lr, rule, chunk=50)
+    for chunk in (1, 7, 16):
+        parts = nn.diagnose(arch, params, X, T, lr, rule, chunk=chunk)
+        for name in nn.LAYER_METRICS:
+            np.testing.assert_allclose(parts[name], whole[name], rtol=1e-10, atol=1e-12, err_msg=name)
