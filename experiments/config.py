@@ -256,9 +256,8 @@ def parse(raw: Any, name: str = "sweep") -> SweepConfig:
         else:
             base[fname] = check(key, value)
     variants = _parse_variants(raw_variants)
-    sweep = SweepConfig(name, base, axes, variants)
-    _check_compatible(sweep)
-    return sweep
+    # Every axis and the variant list are non-empty, so the sweep has runs.
+    return SweepConfig(name, base, axes, variants)
 
 
 def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
@@ -281,11 +280,6 @@ def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"variants: names must be unique, got {names}")
     return tuple(out)
-
-
-def _check_compatible(sweep: SweepConfig) -> None:
-    if not sweep.runs():
-        raise ConfigError("the config describes no runs")
 
 
 def load(path: str | Path) -> SweepConfig:

@@ -17,7 +17,6 @@ from .network import (
     init_params,
     is_finite,
     loss_and_accuracy,
-    sgd_step,
     sgd_update,
 )
 from .outputs import OUTPUTS, get_output
@@ -27,5 +26,5 @@ __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "DEAD_TOL", "LAYER_METRICS", "diagnose",
     "INITIALIZERS", "get_initializer", "BACKPROP_RULES", "DTYPES", "Architecture", "Grads",
     "Params", "backward", "forward", "init_params", "is_finite", "loss_and_accuracy",
-    "sgd_step", "sgd_update", "OUTPUTS", "get_output", "train_epoch",
+    "sgd_update", "OUTPUTS", "get_output", "train_epoch",
 ]

@@ -182,15 +182,18 @@ def _expand(da: Array, act: Activation) -> Array:
     return da if act.pieces == 1 else np.repeat(da, act.pieces, axis=-1)
 
 
-def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
-    B = dz[0].shape[1]
-    if B == 1:
+def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
+    """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)."""
+    if d.shape[1] == 1:
         # One sample per update (the book): an outer product, which a
         # broadcast multiply does about 3x faster than matmul of (n,1)@(1,m).
-        dW = [a[..., 0, :, None] * d[:, 0, None, :] for a, d in zip(acts[:-1], dz)]
-        db = [d.copy() for d in dz] if arch.bias else None
-        return dW, db
-    dW = [np.matmul(np.swapaxes(a, -1, -2), d) / B for a, d in zip(acts[:-1], dz)]
+        return np.multiply(a[..., 0, :, None], d[:, 0, None, :], out=out)
+    return np.matmul(np.swapaxes(a, -1, -2), d, out=out)
+
+
+def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
+    B = dz[0].shape[1]
+    dW = [_batch_product(a, d) / B for a, d in zip(acts[:-1], dz)]
     db = [sum_rows(d) / B for d in dz] if arch.bias else None
     return dW, db
 
@@ -249,18 +252,9 @@ def backward(
     return Grads(dW, db, dz)
 
 
-def sgd_step(params: Params, grads: Grads, lr: Array) -> None:
-    """In place: ``W -= lr_k * dW`` for each network k. ``lr``: (K,)."""
-    lr = np.asarray(lr, dtype=params.W[0].dtype).reshape(-1, 1, 1)
-    for w, g in zip(params.W, grads.dW):
-        w -= lr * g
-    if params.b is not None:
-        for b, g in zip(params.b, grads.db):
-            b -= lr * g
-
-
 def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, buffers: list[Array]) -> None:
-    """In place, the same step as ``sgd_step(params, backward(...), lr)``, faster.
+    """In place, one SGD step ``W -= lr_k * dW`` (and ``b -= lr_k * db``) for
+    each network k, dW and db as :func:`backward` computes them.
 
     ``lr / B`` scales the small dz before the weight product, and the product
     goes to a preallocated buffer (``buffers[l]`` shaped like ``W[l]``), so no
@@ -274,13 +268,9 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
     scale = (np.asarray(lr, dtype=np.float64) / B).astype(params.W[0].dtype).reshape(-1, 1, 1)
     for l, (a, d) in enumerate(zip(acts[:-1], dz)):
         d = d * scale
-        if B == 1:  # an outer product: a broadcast multiply beats matmul of (n,1)@(1,m)
-            np.multiply(a[..., 0, :, None], d[:, 0, None, :], out=buffers[l])
-        else:
-            np.matmul(np.swapaxes(a, -1, -2), d, out=buffers[l])
-        params.W[l] -= buffers[l]
+        params.W[l] -= _batch_product(a, d, out=buffers[l])
         if params.b is not None:
-            params.b[l] -= sum_rows(d) if B > 1 else d
+            params.b[l] -= sum_rows(d)
 
 
 # Rows per chunk times K: small enough that a chunk's (K, rows, n) arrays stay
