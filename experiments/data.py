@@ -40,6 +40,8 @@ from typing import Callable
 
 import numpy as np
 
+from nn.lookup import lookup
+
 __all__ = [
     "DATA_SOURCES", "INPUT_SCALES", "TARGET_ENCODINGS", "DataError", "DataSource",
     "Dataset", "load_dataset", "one_hot_targets", "read_idx", "stratified_split",
@@ -131,11 +133,8 @@ TARGET_ENCODINGS: dict[str, tuple[float, float]] = {
 
 
 def _lookup(table: dict, name: object, what: str, error: type[Exception] = DataError):
-    """``table[name]``, or ``error`` listing the valid names."""
-    try:
-        return table[name]
-    except (KeyError, TypeError):  # TypeError: an unhashable name
-        raise error(f"unknown {what} {name!r}; valid {what}s: {', '.join(table)}") from None
+    """``table[name]``, or ``error`` (a DataError by default) listing the valid names."""
+    return lookup(table, name, what, error)
 
 
 def one_hot_targets(labels: np.ndarray, n_classes: int, encoding: str = "onehot") -> np.ndarray:

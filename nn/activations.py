@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from .lookup import lookup
+
 Array = np.ndarray
 
 # |z| beyond which exp(z) would overflow, per dtype (a little inside the limit).
@@ -293,9 +295,4 @@ def _peak_derivative(act: Activation) -> float:
 
 def get_activation(name: str) -> Activation:
     """Look up an activation by name; unknown names list the valid ones."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; valid activations: {', '.join(ACTIVATIONS)}"
-        ) from None
+    return lookup(ACTIVATIONS, name, "activation")

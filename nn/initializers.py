@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from .lookup import lookup
+
 Initializer = Callable[[int, int, np.random.Generator], np.ndarray]
 
 
@@ -93,9 +95,4 @@ INITIALIZERS: dict[str, Initializer] = {
 
 def get_initializer(name: str) -> Initializer:
     """Look up an initializer by name; unknown names list the valid ones."""
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown initializer {name!r}; valid initializers: {', '.join(INITIALIZERS)}"
-        ) from None
+    return lookup(INITIALIZERS, name, "initializer")

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
+from .lookup import lookup
 from .reductions import max_last, sum_last
 
 Array = np.ndarray
@@ -98,8 +99,5 @@ OUTPUTS: dict[str, Output] = {
 
 
 def get_output(name: str) -> Output:
-    """Look up an output layer by name; unknown names list the valid ones."""
-    try:
-        return OUTPUTS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown output {name!r}; valid outputs: {', '.join(OUTPUTS)}") from None
+    """Look up an output by name; unknown names list the valid ones."""
+    return lookup(OUTPUTS, name, "output")
