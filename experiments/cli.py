@@ -13,7 +13,8 @@ from pathlib import Path
 from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
-from experiments.runner import BACKENDS, build_outputs, plan, run_sweep
+from experiments.analysis.build import build_outputs
+from experiments.runner import BACKENDS, plan, run_sweep
 from experiments.store import FolderLock, StoreError
 
 USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError)

@@ -274,30 +274,7 @@ def run_sweep(
         }
         atomic_write_text(out_dir / "manifest.yaml", yaml.safe_dump(manifest, sort_keys=False))
         if report:
+            from experiments.analysis.build import build_outputs  # the analysis side, imported only when used
+
             build_outputs(out_dir, sweep)
     return outcome
-
-
-def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list[Path]:
-    """Tables, plots and report from the runs of ``sweep`` stored in ``out_dir``
-    (all stored runs when ``sweep`` is None)."""
-    from experiments.plots import make_plots
-    from experiments.report import write_report
-    from experiments.tables import build_tables
-
-    out_dir = Path(out_dir)
-    store = RunStore(out_dir)
-    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
-    for run_id, why in bad.items():
-        print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
-    tables = build_tables(results.values())
-    paths = tables.write(out_dir)
-    paths += make_plots(tables, out_dir / "plots")
-    paths.append(write_report(tables, out_dir))
-    if sweep is not None and sweep.variants:
-        from experiments.diagnosis import write_diagnosis
-
-        diagnosis = write_diagnosis(tables, sweep, out_dir)
-        if diagnosis is not None:
-            paths += [diagnosis, out_dir / "diagnosis.csv"]
-    return paths

@@ -26,7 +26,7 @@ from experiments import cli, dask_backend  # noqa: E402
 from experiments import config as cfg  # noqa: E402
 from experiments.runner import make_groups, run_sweep  # noqa: E402
 from experiments.store import RunStore  # noqa: E402
-from experiments.tables import TIMING_COLUMNS, build_tables  # noqa: E402
+from experiments.analysis.tables import TIMING_COLUMNS, build_tables  # noqa: E402
 from experiments.train import run_task  # noqa: E402
 
 # Workers import this module's functions by value: they cannot import tests/.

@@ -12,7 +12,7 @@ import pytest
 from experiments import config as cfg
 from experiments.runner import make_groups, plan, run_sweep
 from experiments.store import FolderLock, StoreError
-from experiments.tables import TIMING_COLUMNS
+from experiments.analysis.tables import TIMING_COLUMNS
 from experiments.train import blas_threads, run_task
 
 ROOT = Path(__file__).resolve().parents[1]

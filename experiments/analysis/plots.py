@@ -1,4 +1,4 @@
-"""Plots of a sweep: PNG files drawn from :class:`experiments.tables.Tables`.
+"""Plots of a sweep: PNG files drawn from :class:`experiments.analysis.tables.Tables`.
 
 Every plot compares *groups*: the hidden activations of a grid, or the named
 variants of a variants sweep (:func:`group_column`). Plots over epochs show
@@ -44,7 +44,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
 
 import nn  # noqa: E402
-from experiments.tables import Tables  # noqa: E402
+from experiments.analysis.tables import Tables  # noqa: E402
 
 DPI = 110
 # File name -> what the figure shows (the report uses these as captions).
@@ -64,7 +64,7 @@ ACTIVATION_COLORS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(
 
 
 # --------------------------------------------------------------------------
-# Selecting runs: groups, cells, best cells (shared with experiments.report)
+# Selecting runs: groups, cells, best cells (shared with experiments.analysis.report)
 # --------------------------------------------------------------------------
 
 

@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments import report
-from experiments.tables import build_tables
+from experiments.analysis import report
+from experiments.analysis.tables import build_tables
 from test_plots import grid_results, make_result, variant_results
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from experiments import config as cfg
-from experiments import diagnosis as dg
+from experiments.analysis import diagnosis as dg
 from experiments.runner import run_sweep
 
 

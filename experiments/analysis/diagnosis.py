@@ -18,7 +18,7 @@ import pandas as pd
 
 from experiments.config import SweepConfig
 from experiments.store import atomic_write_text
-from experiments.tables import Tables, ci95
+from experiments.analysis.tables import Tables, ci95
 
 RESCUE_FRACTION = 0.9
 # First-to-last layer gradient ratio below which gradients count as vanishing.

@@ -5,7 +5,7 @@ of this module, and only stated when the numbers support it (a comparison
 needs two groups, a divergence sentence needs a diverged run). The functions
 are public so that tests can check them on hand-made tables.
 
-Groups, cells and best cells are those of :mod:`experiments.plots`: a group is
+Groups, cells and best cells are those of :mod:`experiments.analysis.plots`: a group is
 an activation (or a named variant), a cell one setting of every varying axis
 but the seed, and a group's best cell the one with the highest mean final
 test accuracy.
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from experiments.plots import (
+from experiments.analysis.plots import (
     PLOT_FILES,
     best_cells,
     cell_keys,
@@ -38,7 +38,7 @@ from experiments.plots import (
     summary_with_group,
 )
 from experiments.store import atomic_write_text
-from experiments.tables import Tables, ci95, series_mean
+from experiments.analysis.tables import Tables, ci95, series_mean
 
 # A layer with a larger dead fraction than this at the end is reported.
 DEAD_THRESHOLD = 0.10
@@ -517,7 +517,7 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     """Write ``out_dir/report.md`` (atomically) and return its path.
 
     Plots are linked from ``out_dir/plots`` when their files exist, so call
-    :func:`experiments.plots.make_plots` first.
+    :func:`experiments.analysis.plots.make_plots` first.
     """
     out_dir = Path(out_dir)
     counts = status_counts(tables)

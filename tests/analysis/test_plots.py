@@ -2,7 +2,7 @@
 
 The results are shaped like those of :func:`experiments.train.train_group`
 (see :func:`make_result`), so the tables come from the real
-:func:`experiments.tables.build_tables`. ``tests/test_report.py`` uses the
+:func:`experiments.analysis.tables.build_tables`. ``tests/test_report.py`` uses the
 same builders.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import nn
-from experiments import plots
+from experiments.analysis import plots
 from experiments.config import RunConfig
-from experiments.tables import build_tables
+from experiments.analysis.tables import build_tables
 
 # Any warning is an error here: make_plots turns a crashing plot into a warning.
 pytestmark = pytest.mark.filterwarnings("error")

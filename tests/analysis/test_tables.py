@@ -1,11 +1,11 @@
-"""Shortcuts in experiments.tables give the very numbers of the slower way they replace."""
+"""Shortcuts in experiments.analysis.tables give the very numbers of the slower way they replace."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiments.tables import _t975, series_mean
+from experiments.analysis.tables import _t975, series_mean
 
 
 def test_series_mean_equals_pandas_to_the_last_bit():

@@ -1,0 +1,6 @@
+"""The analysis side: stored runs -> tables, plots and reports.
+
+``experiments/`` (one level up) turns configs into runs and stores them; this
+package only reads what was stored. It imports ``experiments.config`` and
+``experiments.store`` and nothing that trains, so the dependency points one way.
+"""
