@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from experiments import check
 from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
@@ -51,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
     r.add_argument("dir")
+    check.add_parser(sub)
     return p
 
 
@@ -102,7 +104,7 @@ def _report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return {"sweep": _sweep, "report": _report}[args.command](args)
+        return {"sweep": _sweep, "report": _report, "check": check.run}[args.command](args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
