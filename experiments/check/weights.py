@@ -8,8 +8,9 @@ n_in x n_out (``z = x @ W``). Other 2-D arrays that do not chain, such as
 column-vector biases, are left out of the longest chain.
 
 When several chains fit, the one whose input width ``query`` accepts and whose
-output width it returns is taken, then the one in the order the attributes
-were defined, then the book's storage.
+output width it returns is taken, then the one with fewer width-1 matrices
+(column biases), then the one in the order the attributes were defined, then
+the book's storage.
 """
 from __future__ import annotations
 
@@ -155,7 +156,8 @@ def order(obj: Any, refs: list[WeightRef], fits_query: Callable[[int, int], bool
             dims = [STORAGES[storage](shapes[i]) for i in chain]
             sizes = (dims[0][0],) + tuple(d[1] for d in dims)
             in_attribute_order = list(chain) == sorted(chain)
-            options.append((len(chain), sizes, not in_attribute_order, rank, chain, storage))
+            vectors = sum(1 in shapes[i] for i in chain)  # column biases chain too, as width-1 layers
+            options.append((len(chain), sizes, (vectors, not in_attribute_order, rank), chain, storage))
     if not options:
         listed = ", ".join(f"{r.name} {s[0]}x{s[1]}" for r, s in zip(refs, shapes))
         raise CheckError(f"--weights: the shapes do not chain from input to output in either storage "
@@ -168,5 +170,5 @@ def order(obj: Any, refs: list[WeightRef], fits_query: Callable[[int, int], bool
         tried = "; ".join(f"{i} inputs -> {n} outputs" for i, n in widths)
         raise CheckError(f"query does not take the input width or return the output width of the weight "
                          f"matrices found ({tried}); name the weights with --weights NAME,NAME,...")
-    _, sizes, _, _, chain, storage = min(fitting, key=lambda o: (o[2], o[3]))
+    _, sizes, _, chain, storage = min(fitting, key=lambda o: o[2])
     return Weights(tuple(refs[i] for i in chain), storage, sizes)
