@@ -7,8 +7,10 @@ each side. The entry is then given back its saved value exactly, never
 ``w + h - h``, which would leave a rounding error behind.
 
 Step size ``h = eps^(1/3) * max(|w|, 1)`` balances truncation (of order h^2)
-against rounding (of order eps / h): about 6e-6 for float64 weights and 5e-3
-for float32, where the reference is correspondingly coarser.
+against rounding (of order eps / h), eps being the precision ``query``
+computes in: about 6e-6 in float64 and 5e-3 in float32. Float32 weights are
+therefore differenced as float64 copies (:mod:`.probe`), so that a query
+that follows its weights' dtype computes the reference in float64.
 """
 from __future__ import annotations
 
@@ -66,13 +68,12 @@ class Reference:
     noise: float
 
 
-def step_sizes(w: Array) -> Array:
+def step_sizes(w: Array, eps: float) -> Array:
     """Finite-difference steps for the entries ``w`` (see module docstring)."""
-    eps = np.finfo(w.dtype).eps
     return eps ** (1.0 / 3.0) * np.maximum(np.abs(w), 1.0)
 
 
-def finite_difference(loss: Callable[[], float], W: Array, entries: Array) -> Reference:
+def finite_difference(loss: Callable[[], float], W: Array, entries: Array, eps: float | None = None) -> Reference:
     """dL/dW at the flat indices ``entries`` of ``W``, central differences.
 
     Parameters
@@ -80,11 +81,12 @@ def finite_difference(loss: Callable[[], float], W: Array, entries: Array) -> Re
     loss : () -> float, the loss at the current weights (calls the user's query)
     W : (n, m) float array, perturbed in place and restored exactly
     entries : (k,) int, flat (row-major) indices into W
+    eps : precision of the loss's computation (default: that of W's dtype)
     """
     rows, cols = np.unravel_index(entries, W.shape)
     saved = W[rows, cols].copy()
-    h = step_sizes(saved)
-    eps = np.finfo(W.dtype).eps
+    eps = float(np.finfo(W.dtype).eps) if eps is None else eps
+    h = step_sizes(saved, eps)
     values = np.empty(len(entries))
     noise = np.empty(len(entries))
     for k, (i, j, w) in enumerate(zip(rows, cols, saved)):

@@ -82,6 +82,12 @@ def outputs_of(query: Callable, x: Array, n_out: int) -> Array:
     return y
 
 
+def precision(query: Callable, x: Array) -> float:
+    """Machine epsilon of the dtype ``query`` computes its outputs in."""
+    y = np.asarray(query(x))
+    return float(np.finfo(y.dtype if np.issubdtype(y.dtype, np.floating) else np.float64).eps)
+
+
 def output_size(query: Callable, n_in: int) -> int:
     """How many outputs ``query`` returns for an input of width ``n_in``."""
     return np.asarray(query(np.full(n_in, 0.5)), dtype=float).size
@@ -96,14 +102,20 @@ def probe(obj: Any, train: Callable, query: Callable, weights: Weights, sample: 
     y = call(f"{cls}.query(inputs)", outputs_of, query, x, n_out)
     if not np.all(np.isfinite(y)):
         raise CheckError(f"{cls}.query(inputs) returned non-finite outputs at the starting weights")
+    snapshot = Snapshot(obj)
+    before = [w.copy() for w in weights.arrays(obj)]
+    # Difference float64 copies (see gradient.py); the snapshot puts the user's arrays back.
+    for ref, w in zip(weights.refs, weights.arrays(obj)):
+        if w.dtype != np.float64:
+            ref.set(obj, w.astype(np.float64))
     W = weights.arrays(obj)
+    eps = call(f"{cls}.query(inputs)", precision, query, x)
 
     def loss_here() -> float:
         return loss.fn(outputs_of(query, x, n_out), t)
 
-    grads = [call(f"{cls}.query(inputs)", finite_difference, loss_here, w, e) for w, e in zip(W, entries)]
-    snapshot = Snapshot(obj)
-    before = [w.copy() for w in W]
+    grads = [call(f"{cls}.query(inputs)", finite_difference, loss_here, w, e, eps) for w, e in zip(W, entries)]
+    snapshot.restore(obj)
     call(f"{cls}.train(inputs, targets)", train, x.copy(), t.copy())
     after = weights.arrays(obj)
     for ref, a, b in zip(weights.refs, after, before):

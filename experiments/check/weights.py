@@ -44,6 +44,17 @@ class WeightRef:
     def name(self) -> str:
         return self.attr if self.index is None else f"{self.attr}[{self.index}]"
 
+    def set(self, obj: Any, value: Array) -> bool:
+        """Put ``value`` in this place; False where that is impossible (a tuple item)."""
+        if self.index is None:
+            setattr(obj, self.attr, value)
+            return True
+        container = getattr(obj, self.attr)
+        if not isinstance(container, list):
+            return False
+        container[self.index] = value
+        return True
+
     def get(self, obj: Any) -> Any:
         value = getattr(obj, self.attr, None)
         if self.index is None:

@@ -34,13 +34,13 @@ class Net:
     """
 
     def __init__(self, sizes, lr=0.1, rule="exact", hidden="sigmoid", output="sigmoid",
-                 storage="n_out x n_in", bias=False, flip_layer=None, transpose_layer=None):
+                 storage="n_out x n_in", bias=False, flip_layer=None, transpose_layer=None, dtype="float64"):
         self.sizes, self.lr, self.rule = list(sizes), lr, rule
         self.hidden, self.output, self.storage = hidden, output, storage
         self.flip_layer, self.transpose_layer = flip_layer, transpose_layer
         self.W = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            W = np.random.normal(0.0, n_in ** -0.5, (n_out, n_in))
+            W = np.random.normal(0.0, n_in ** -0.5, (n_out, n_in)).astype(dtype)
             self.W.append(W if storage == "n_out x n_in" else W.T.copy())
         self.b = [np.random.normal(0.0, 0.5, (n, 1)) for n in sizes[1:]] if bias else None
 
@@ -48,7 +48,7 @@ class Net:
         return self.W[l] if self.storage == "n_out x n_in" else self.W[l].T
 
     def _forward(self, x):
-        zs, acts = [], [np.array(x, ndmin=2, dtype=float).T]
+        zs, acts = [], [np.array(x, ndmin=2, dtype=self.W[0].dtype).T]  # computes in the weights' dtype
         for l in range(len(self.W)):
             z = self._canonical(l) @ acts[-1] + (self.b[l] if self.b else 0.0)
             f = ACT[self.output if l == len(self.W) - 1 else self.hidden][0]
@@ -61,7 +61,7 @@ class Net:
 
     def train(self, inputs_list, targets_list):
         zs, acts = self._forward(inputs_list)
-        t = np.array(targets_list, ndmin=2, dtype=float).T
+        t = np.array(targets_list, ndmin=2, dtype=self.W[0].dtype).T
         L = len(self.W)
         df_out = ACT[self.output][1]
         e = acts[-1] - t
@@ -74,7 +74,7 @@ class Net:
             else:
                 deltas.insert(0, (self._canonical(l).T @ deltas[0]) * ACT[self.hidden][1](zs[l - 1]))
         for l, (d, a) in enumerate(zip(deltas, acts[:-1])):
-            step = -self.lr * (d @ a.T)  # canonical n_out x n_in
+            step = (-self.lr * (d @ a.T)).astype(self.W[l].dtype)  # canonical n_out x n_in
             if self.flip_layer == l + 1:
                 step = -step
             if self.storage == "n_in x n_out":
