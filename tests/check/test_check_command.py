@@ -104,10 +104,8 @@ def test_softmax_cross_entropy_network(capsys):
 
 def test_float32_network(capsys):
     # differenced as float64 copies: in float32 the first layer's gradient is below the rounding noise
-    rc, r, _ = check(capsys, f"{NETS}:Net", "--args", "{'sizes': [64, 32, 16, 10], 'dtype': 'float32'}")
+    rc, r, _ = check(capsys, f"{NETS}:Net", "--args", "{'sizes': [784, 200, 100, 10], 'dtype': 'float32'}")
     assert rc == 0 and verdicts(r) == ["gradient"] * 3
-    rc, r, _ = check(capsys, f"{NETS}:Net", "--args", "{'sizes': [64, 32, 16, 10], 'dtype': 'float32', 'rule': 'book'}")
-    assert rc == 1 and BOOK_RULE in r["layers"][0]["hypothesis"]
 
 
 def test_transposed_update_of_a_square_layer(capsys):
