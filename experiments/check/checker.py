@@ -116,8 +116,9 @@ def check(config: CheckConfig) -> Report:
 
     X = np.stack([s.inputs for s in samples], axis=1)
     Y = np.stack([p.outputs for p in probes], axis=1)
-    forward = identify([weights.canonical(W) for W in Ws], X, Y)
-    ctx = hypotheses.Context(weights, Ws, entries, samples, probes, lr.value, forward)
+    forwards = identify([weights.canonical(W) for W in Ws], X, Y)
+    forward = forwards[0] if len(forwards) == 1 else None
+    ctx = hypotheses.Context(weights, Ws, entries, samples, probes, lr.value, forward, len(forwards))
 
     layers = []
     for l, (ref, W) in enumerate(zip(weights.refs, Ws)):

@@ -4,8 +4,8 @@ The book's network computes ``a_l = f(W_l @ a_{l-1})``, no biases, one
 activation on the hidden layers and one on the output. :func:`identify`
 tries every activation of ``nn/`` (and softmax on the output) and keeps the
 pair whose outputs equal ``query``'s on every sample. When none does (biases,
-another activation, anything else), the hypotheses that need the layers'
-values are reported as not tested.
+another activation, anything else), or several do, the hypotheses that need
+the layers' values are reported as not tested.
 """
 from __future__ import annotations
 
@@ -50,9 +50,14 @@ class Forward:
         return zs, acts
 
 
-def identify(Ws: list[Array], X: Array, Y: Array) -> Forward | None:
-    """The :class:`Forward` whose outputs equal ``Y`` (n_out, S), or None."""
+def identify(Ws: list[Array], X: Array, Y: Array) -> list[Forward]:
+    """Every :class:`Forward` whose outputs equal ``Y`` (n_out, S).
+
+    More than one means the samples cannot tell them apart (a dead output
+    layer, say), and the forward pass is not known.
+    """
     tol = np.sqrt(np.finfo(Ws[0].dtype).eps) * max(1.0, float(np.abs(Y).max()))
+    found = []
     for hidden in HIDDEN:
         top_in = Forward(hidden, hidden).run(Ws[:-1], X)[1][-1]
         z = Ws[-1] @ top_in
@@ -60,5 +65,5 @@ def identify(Ws: list[Array], X: Array, Y: Array) -> Forward | None:
             with np.errstate(all="ignore"):
                 y = output.f(z.T).T
             if np.all(np.abs(y - Y) <= tol):
-                return Forward(hidden, output)
-    return None
+                found.append(Forward(hidden, output))
+    return found

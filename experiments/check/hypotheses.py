@@ -33,6 +33,7 @@ class Context:
     probes: list[Probe]
     lr: float | None
     forward: Forward | None
+    forwards_found: int  # how many forward passes reproduce query's outputs
 
 
 def _needs_lr(ctx: Context, l: int) -> str | None:
@@ -47,8 +48,10 @@ def _needs_square(ctx: Context, l: int) -> str | None:
 def _needs_forward(ctx: Context, l: int) -> str | None:
     if l == len(ctx.Ws) - 1:
         return "the output layer, where the book's rule is the gradient"
-    if ctx.forward is None:
+    if ctx.forwards_found == 0:
         return "query's outputs could not be reproduced from the weights with any nn/ activation (biases?)"
+    if ctx.forward is None:
+        return f"{ctx.forwards_found} pairs of nn/ activations reproduce query's outputs on these samples"
     return _needs_lr(ctx, l)
 
 

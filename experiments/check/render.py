@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from typing import Any
 
 from .checker import ENTRIES_PER_LAYER, LayerReport, Report
 from .compare import CLASSES
 from .probe import INPUT_RANGE, TARGET_STYLES
 
+PARAGRAPH_WIDTH = 100
 COLUMNS = ("layer", "weights", "shape", "verdict", "samples by class", "cosine median", "cosine min",
            "|dW|/(lr|g|)", "entries")
 
@@ -43,12 +45,21 @@ def _count(share: float, n: int) -> int:
     return round(share * n)
 
 
+def _name(layer: LayerReport, top: int) -> str:
+    return ("the output layer" if layer.layer == top else f"layer {layer.layer}") + f" ({layer.name})"
+
+
+def _capital(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def _all_gradient(layer: LayerReport) -> bool:
+    return layer.summary.shares == {"gradient": 1.0}
+
+
 def _layer_sentences(layer: LayerReport, n: int, top: int) -> str:
-    where = "the output layer" if layer.layer == top else f"layer {layer.layer}"
-    head = f"{where[0].upper()}{where[1:]} ({layer.name})"
+    head = _capital(_name(layer, top))
     s = layer.summary
-    if s.shares == {"gradient": 1.0}:
-        return f"{head} steps along the negative gradient on every sample."
     parts = [f'"{name}" on {_count(share, n)}' for name, share in s.shares.items()]
     text = f"{head}: {', '.join(parts[:-1]) + ' and ' + parts[-1] if len(parts) > 1 else parts[0]} of {n} samples"
     if s.cosine_median is not None:
@@ -85,13 +96,19 @@ def text(report: Report) -> str:
         "",
     ]
     top = len(report.layers)
-    sentences = [_layer_sentences(layer, n, top) for layer in reversed(report.layers)]
+    exact = [_name(l, top) for l in reversed(report.layers) if _all_gradient(l)]
     bad = [l for l in report.layers if not l.summary.gradient_step]
+    sentences = []
+    if len(exact) == top:
+        sentences.append("Every layer steps along the negative gradient on every sample.")
+    elif exact:
+        names = ", ".join(exact[:-1]) + " and " + exact[-1] if len(exact) > 1 else exact[0]
+        sentences.append(f"{_capital(names)} {'steps' if len(exact) == 1 else 'step'} along the negative "
+                         "gradient on every sample.")
+    sentences += [_layer_sentences(l, n, top) for l in reversed(report.layers) if not _all_gradient(l)]
     if bad:
         sentences.append(f"{len(bad)} of {top} layers {'does' if len(bad) == 1 else 'do'} not step along the "
                          "negative gradient on every sample.")
-    else:
-        sentences.append("Every layer steps along the negative gradient on every sample.")
     large = [l for l in report.layers if l.entries < l.shape[0] * l.shape[1]]
     method = (f"Gradients are central finite differences of the loss of query's output"
               + (f"; layers with more than {ENTRIES_PER_LAYER} entries are compared on {ENTRIES_PER_LAYER} "
@@ -102,7 +119,7 @@ def text(report: Report) -> str:
     if report.forward is not None:
         sentences.append(f"query's outputs are reproduced by {report.forward.hidden.name} hidden layers and a "
                          f"{report.forward.output.name} output without biases (used by the book-rule hypothesis).")
-    lines.append(" ".join(sentences))
+    lines.append(textwrap.fill(" ".join(sentences), PARAGRAPH_WIDTH))
     return "\n".join(lines)
 
 

@@ -158,8 +158,9 @@ def test_text_output_table_and_paragraph(capsys):
     out = capsys.readouterr().out
     assert rc == 1
     assert "verdict" in out.splitlines()[3] and "cosine median" in out.splitlines()[3]
-    assert "1 of 2 layers does not step along the negative gradient" in out
-    assert "the book's rule" in out and "learning rate 0.1 " in out
+    paragraph = " ".join(out.split())
+    assert "1 of 2 layers does not step along the negative gradient" in paragraph
+    assert "the book's rule" in paragraph and "learning rate 0.1 " in paragraph
 
 
 def test_same_seed_same_report_other_seed_other_samples(capsys):
