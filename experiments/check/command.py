@@ -45,5 +45,8 @@ def run(args: argparse.Namespace) -> int:
     except CheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        return 130
     print(json_text(report) if args.json else text(report))
     return 0 if report.passed else 1

@@ -11,8 +11,7 @@ import textwrap
 from typing import Any
 
 from .checker import ENTRIES_PER_LAYER, LayerReport, Report
-from .compare import CLASSES
-from .probe import INPUT_RANGE, TARGET_STYLES
+from .probe import INPUT_RANGE
 
 PARAGRAPH_WIDTH = 100
 COLUMNS = ("layer", "weights", "shape", "verdict", "samples by class", "cosine median", "cosine min",
