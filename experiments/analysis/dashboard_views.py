@@ -227,7 +227,7 @@ def parcoords_info(tables: Tables) -> ParcoordsInfo:
     numeric = ["test_acc", *[f"dead_frac_L{l}" for l in range(1, n + 1) if f"dead_frac_L{l}" in runs]]
     numeric = [c for c in numeric if c in runs]
     labels = {"test_acc": "final test accuracy",
-              **{f"dead_frac_L{l}": f"dead {layer_name(l, n).replace('hidden layer', 'L')}" for l in range(1, n + 1)}}
+              **{f"dead_frac_L{l}": "dead output" if l == n else f"dead L{l}" for l in range(1, n + 1)}}
     keep = np.ones(len(runs), dtype=bool)
     for c in numeric:
         keep &= np.isfinite(runs[c].to_numpy(dtype=float))
