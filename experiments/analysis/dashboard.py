@@ -14,6 +14,7 @@ this module serializes it and ``assets/dashboard.js`` draws it with plotly.js.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,10 @@ def write_dashboard(tables: Tables, out_dir: str | Path, title: str | None = Non
     """
     out_dir = Path(out_dir)
     title = title or out_dir.resolve().name
-    data = dashboard_data(tables, out_dir, title)
+    # Runs in grid order (axes, then seed): the order the run panel lists and colours them.
+    order = [c for c in [*tables.axes, "seed"] if c in tables.runs]
+    runs = tables.runs.sort_values(order, kind="stable") if order and not tables.runs.empty else tables.runs
+    data = dashboard_data(dataclasses.replace(tables, runs=runs.reset_index(drop=True)), out_dir, title)
     n = len(tables.runs)
     axes = ", ".join(tables.axes) or "none"
     subtitle = (f"{n} runs; axes that vary (seed aside): {axes}; "

@@ -2,7 +2,9 @@
 // (filters, selected cell, pooled panels, parcoords brush) and redraw on change.
 "use strict";
 
-const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+// tab10, then its light companions (tab20): up to 20 runs get distinct colours.
+const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+  "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"];
 const DASH_MARK = {solid: "——", dot: "·····", dash: "– –"};
 const PLOT_CONFIG = {displaylogo: false, responsive: true};
 
@@ -193,13 +195,13 @@ class Dashboard {
       if (p.per_layer) this.D.layer_names.forEach((_, l) => subplots.push([p, l]));
       else subplots.push([p, null]);
     }
-    const traces = [], n = subplots.length, layout = {margin: {l: 60, r: 20, t: 60, b: 40}, height: legend ? 330 : 260,
-      annotations: [], showlegend: legend, legend: {orientation: "h", y: -0.25}};
+    const traces = [], n = subplots.length, layout = {margin: {l: 60, r: 20, t: 60, b: 40}, height: legend ? 280 + 24 * Math.ceil(runs.length / 4) : 260,
+      annotations: [], showlegend: legend, legend: {orientation: "h", y: -0.3, yanchor: "top"}};
     const title = group.length === 1 ? group[0].title : group.map((p) => p.title).join(" | ");
     layout.title = {text: esc(title), font: {size: 14}, x: 0.01};
     subplots.forEach(([p, l], j) => {
       const ax = j ? String(j + 1) : "", x0 = j / n + 0.035, x1 = (j + 1) / n - 0.015;
-      layout["xaxis" + ax] = {domain: [x0, x1], anchor: "y" + ax, title: {text: "epoch"}};
+      layout["xaxis" + ax] = {domain: [x0, x1], anchor: "y" + ax, title: {text: "epoch", standoff: 4}};
       layout["yaxis" + ax] = {anchor: "x" + ax, type: p.log ? "log" : "linear", title: {text: j === 0 || !p.per_layer ? p.y_title : ""},
         exponentformat: "e", ...(p.y_range ? {range: p.y_range} : {})};
       const head = (l === null ? "" : this.D.layer_names[l] + ": ") +
