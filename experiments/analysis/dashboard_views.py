@@ -133,10 +133,27 @@ class HeatmapInfo:
     best: tuple[int, int, int] | None
 
 
+def free_axes(tables: Tables) -> list[str]:
+    """Axes other than the group column that vary within a group.
+
+    A variant fixes its own settings: the axes its overrides make vary are
+    not free, since the variant's name already says them.
+    """
+    row, runs = group_column(tables), tables.runs
+    if row not in runs:
+        return [a for a in tables.axes if a != row]
+    return [a for a in tables.axes if a != row and a in runs
+            and runs.groupby(row, dropna=False, sort=False)[a].nunique(dropna=False).max() > 1]
+
+
 def heatmap_axes(tables: Tables) -> tuple[str, str | None, list[str]]:
-    """(row column, column column or None, facet columns) of the heatmap."""
+    """(row column, column column or None, facet columns) of the heatmap.
+
+    Axes that the row fixes (a variant's own settings) are left out: they
+    would only spread each variant over panels of its own.
+    """
     row = group_column(tables)
-    others = [a for a in tables.axes if a != row]
+    others = free_axes(tables)
     col = "lr" if "lr" in others else (others[-1] if others else None)
     return row, col, [a for a in others if a != col]
 
@@ -316,14 +333,13 @@ def step_names(runs: pd.DataFrame) -> list[str]:
 
 
 def run_labels(tables: Tables) -> list[str]:
-    """Per run, its varying config keys and seed: ``"relu, he_normal, lr=0.1, seed 2"``."""
+    """Per run, its group, the free axes and seed: ``"relu, init=he_normal, lr=0.1, seed 2"``."""
     runs = tables.runs
-    parts = []
-    for _, r in runs.iterrows():
-        keys = [f"{k}={format_value(r[k])}" if k not in ("activation", "variant", "init") else format_value(r[k])
-                for k in tables.axes if k in r]
-        parts.append(", ".join([*keys, f"seed {format_value(r['seed'])}"] if "seed" in r else keys))
-    return parts
+    gcol = group_column(tables)
+    keys = [k for k in [gcol, *free_axes(tables), "seed"] if k in runs]
+    named = {gcol: "{}", "seed": "seed {}"}
+    columns = [[named.get(k, f"{k}={{}}").format(format_value(v)) for v in runs[k]] for k in keys]
+    return [", ".join(parts) for parts in zip(*columns)] if columns else [""] * len(runs)
 
 
 @dataclass(frozen=True)

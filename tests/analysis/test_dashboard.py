@@ -16,7 +16,7 @@ import pytest
 from experiments.analysis import dashboard, dashboard_views as views, page, report
 from experiments.analysis.plots import cell_runs, format_value
 from experiments.analysis.tables import build_tables
-from test_plots import grid_results, variant_results
+from test_plots import grid_results, make_result, variant_results
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_cell_runs_include_every_seed_and_the_diverged_one(grid):
     mine = views.cell_runs_info(grid, info, cell)
     runs = grid.runs.iloc[mine.run_index]
     assert sorted(runs["seed"]) == [0, 1, 2] and "diverged" in set(runs["status"])
-    assert all(label.endswith(f"seed {s}") for label, s in zip(mine.labels, runs["seed"]))
+    assert sorted(mine.labels) == [f"relu, init=he_normal, lr=1, seed {s}" for s in (0, 1, 2)]
 
 
 def test_variant_sweep_puts_variants_on_rows():
@@ -86,6 +86,17 @@ def test_variant_sweep_puts_variants_on_rows():
     info = views.heatmap_info(tables)
     assert info.row == "variant" and info.col is None and info.rows == ("as_written", "exact")
     assert info.best == (0, 1, 0)
+    assert views.run_labels(tables) == [f"{v}, seed {s}" for v, s in zip(tables.runs["variant"], tables.runs["seed"])]
+
+
+def test_a_variants_own_settings_do_not_split_the_heatmap():
+    results = [make_result("relu", lr=lr, seed=s, variant=name, final_acc=0.5 + lr / 4)
+               for name, lr in (("as_written", 0.1), ("low_lr", 0.01)) for s in (0, 1)]
+    tables = build_tables(results)
+    assert tables.axes == ["variant", "lr"]
+    info = views.heatmap_info(tables)
+    assert (info.row, info.col, info.facets) == ("variant", None, ())
+    np.testing.assert_allclose(info.acc[0, :, 0], [0.525, 0.5025])
 
 
 def test_parcoords_axes_colour_and_left_out_runs(grid):

@@ -110,7 +110,7 @@ class Dashboard {
     const facets = [...facetsOn].sort((a, b) => a - b);
     const per = Math.min(facets.length, 5) || 1, lines = Math.ceil(facets.length / per) || 1;
     const traces = [], layout = {margin: {l: 90, r: 70, t: 30, b: 50}, annotations: [], shapes: [],
-      height: lines * (rows.length * 24 + 90) + 40, plot_bgcolor: "#eee"};
+      height: lines * (rows.length * 24 + 60 + 16 * (this.pooled ? 1 : H.facets.length)) + 60, plot_bgcolor: "#eee"};
     facets.forEach((f, j) => {
       const n = j + 1, px = j % per, py = Math.floor(j / per), gap = 0.012;
       const xa = "xaxis" + (n > 1 ? n : ""), ya = "yaxis" + (n > 1 ? n : "");
@@ -122,10 +122,15 @@ class Dashboard {
         showscale: j === 0, colorbar: {title: {text: "accuracy"}, len: 0.9}, xgap: 1, ygap: 1,
         texttemplate: "%{z:.2f}", textfont: {size: 10},
         hovertemplate: `${H.row}=%{y}<br>${H.col ?? ""}=%{x}<br>${esc(facetLabel)}<br>mean final test acc %{z:.3f}<br>%{customdata}<extra></extra>`});
-      const x0 = px / per + gap, x1 = (px + 1) / per - gap, y1 = 1 - py / lines - 0.06 / lines, y0 = 1 - (py + 1) / lines + 0.1 / lines;
-      layout[xa] = {domain: [x0, x1], type: "category", title: {text: H.col ?? ""}, anchor: "y" + (n > 1 ? n : "")};
-      layout[ya] = {domain: [y0, y1], type: "category", autorange: "reversed", showticklabels: px === 0, anchor: "x" + (n > 1 ? n : "")};
-      if (facetLabel) layout.annotations.push({text: esc(facetLabel), x: (x0 + x1) / 2, y: y1, xref: "paper", yref: "paper", yanchor: "bottom", showarrow: false, font: {size: 12}});
+      // each line of panels leaves room above for its (wrapped) titles and below for the x axis
+      const head = (16 * Math.max(1, this.pooled ? 1 : H.facets.length) + 4) / layout.height, foot = 50 / layout.height;
+      const x0 = px / per + gap, x1 = (px + 1) / per - gap, y1 = 1 - py / lines - head, y0 = 1 - (py + 1) / lines + foot;
+      layout[xa] = {domain: [x0, x1], type: "category", title: {text: H.col ?? ""}, showticklabels: H.col !== null,
+        anchor: "y" + (n > 1 ? n : "")};
+      layout[ya] = {domain: [y0, y1], type: "category", autorange: "reversed", showticklabels: px === 0, automargin: true,
+        anchor: "x" + (n > 1 ? n : "")};
+      const wrapped = facetLabel.length > 28 ? facetLabel.split(", ").map(esc).join("<br>") : esc(facetLabel);
+      if (facetLabel) layout.annotations.push({text: wrapped, x: (x0 + x1) / 2, y: y1, xref: "paper", yref: "paper", yanchor: "bottom", showarrow: false, font: {size: 12}});
       const s = this.selection;
       if (s && (this.pooled || s.facet === f) && rows.includes(s.row) && cols.includes(s.col)) {
         const xi = cols.indexOf(s.col), yi = rows.indexOf(s.row);
