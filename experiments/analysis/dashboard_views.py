@@ -305,7 +305,7 @@ PANELS = (
     Panel("loss", "Training loss over epochs", "loss", (Series("epochs", "train_loss", "train loss"),)),
     Panel("dead", "Dead-unit fraction per layer", "dead fraction",
           (Series("layers", "dead_frac", "dead fraction"),), per_layer=True, y_range=(0.0, 1.02)),
-    Panel("gradient", "Gradient flow per layer (log scale)", "norm", (
+    Panel("gradient", "Gradient flow per layer (log scale: a norm of 0 is not drawn)", "Frobenius norm", (
         Series("layers", "true_grad_w_norm", TRUE_GRADIENT_NAME),
         Series("layers", "grad_w_norm", "", "dash", name_column="step_name"),
     ), per_layer=True, log=True),

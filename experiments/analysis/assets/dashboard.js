@@ -200,7 +200,7 @@ class Dashboard {
       if (p.per_layer) this.D.layer_names.forEach((_, l) => subplots.push([p, l]));
       else subplots.push([p, null]);
     }
-    const traces = [], n = subplots.length, layout = {margin: {l: 60, r: 20, t: 60, b: 40}, height: legend ? 280 + 24 * Math.ceil(runs.length / 4) : 260,
+    const traces = [], n = subplots.length, layout = {margin: {l: 60, r: 20, t: 70, b: 40}, height: legend ? 280 + 24 * Math.ceil(runs.length / 4) : 260,
       annotations: [], showlegend: legend, legend: {orientation: "h", y: -0.3, yanchor: "top"}};
     const title = group.length === 1 ? group[0].title : group.map((p) => p.title).join(" | ");
     layout.title = {text: esc(title), font: {size: 14}, x: 0.01};
@@ -209,8 +209,12 @@ class Dashboard {
       layout["xaxis" + ax] = {domain: [x0, x1], anchor: "y" + ax, title: {text: "epoch", standoff: 4}};
       layout["yaxis" + ax] = {anchor: "x" + ax, type: p.log ? "log" : "linear", title: {text: j === 0 || !p.per_layer ? p.y_title : ""},
         exponentformat: "e", ...(p.y_range ? {range: p.y_range} : {})};
-      const head = (l === null ? "" : this.D.layer_names[l] + ": ") +
-        p.series.filter((sr) => !sr.name_column).map((sr) => `${DASH_MARK[sr.dash]} ${sr.name}`).join("  ");
+      // the legend of line styles: fixed names, and per-run names (the update step) of the runs shown
+      const names = p.series.flatMap((sr) => (sr.name_column
+        ? [...new Set(runs.map((i) => this.D[sr.name_column][i]).filter(Boolean))] : [sr.name]).map((nm) => `${DASH_MARK[sr.dash]} ${nm}`));
+      // per-layer panels: the layer names the subplot, the line styles go in the figure's title (once)
+      const head = l === null ? names.join("  ") : this.D.layer_names[l];
+      if (l !== null && j === 0) layout.title.text += `<br><span style="font-size:11px">${esc(names.join("   "))}</span>`;
       layout.annotations.push({text: esc(head), x: (x0 + x1) / 2, y: 1.02, xref: "paper", yref: "paper", yanchor: "bottom", showarrow: false, font: {size: 11}});
       runs.forEach((i, r) => {
         const color = COLORS[r % COLORS.length], label = this.D.run_labels[i];
