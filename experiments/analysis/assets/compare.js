@@ -13,7 +13,8 @@ function drawCompare(Plotly, D) {
   const order = idx.slice().sort((i, j) => (diff[j] ?? -9) - (diff[i] ?? -9));
   const text = idx.map((i) => `${esc(D.labels[i])}<br>${col("outcome_a")[i]} → ${col("outcome_b")[i]}`);
   const traces = [
-    {type: "scatter", mode: "markers", x: accA, y: accB, text, name: "cells", marker: {color: diff, colorscale: "RdBu", cmid: 0, size: 7,
+    {type: "scatter", mode: "markers", x: accA, y: accB, text, name: "cells", marker: {color: diff, colorscale: "RdBu", cmid: 0, size: 7, showscale: true,
+      colorbar: {title: {text: "B − A"}, x: 0.42, len: 0.8},
       line: {width: 0.5, color: "#333"}}, hovertemplate: "%{text}<br>A %{x:.3f}, B %{y:.3f}<extra></extra>"},
     {type: "scatter", mode: "lines", x: [0, 1], y: [0, 1], line: {color: "#888", dash: "dot"}, hoverinfo: "skip", name: "A = B"},
     {type: "scatter", mode: "markers", x: order.map((_, k) => k), y: order.map((i) => diff[i]), xaxis: "x2", yaxis: "y2",
@@ -23,8 +24,8 @@ function drawCompare(Plotly, D) {
       marker: {size: 5, color: "#333"}, hovertemplate: "%{text}<br>B − A %{y:+.3f}<extra></extra>"},
   ];
   const layout = {height: 440, showlegend: false, margin: {l: 60, r: 20, t: 30, b: 50},
-    xaxis: {domain: [0, 0.4], title: {text: `accuracy A (${D.name_a})`}, range: [0, 1.02]},
-    yaxis: {title: {text: `accuracy B (${D.name_b})`}, range: [0, 1.02], scaleanchor: "x"},
+    xaxis: {domain: [0, 0.38], title: {text: `accuracy A (${D.name_a})`}, range: [0, 1.02]},
+    yaxis: {title: {text: `accuracy B (${D.name_b})`}, range: [0, 1.02]},
     xaxis2: {domain: [0.5, 1], title: {text: "shared cells, sorted by B − A"}, anchor: "y2"},
     yaxis2: {anchor: "x2", title: {text: "B − A (95% interval)"}, zeroline: true, zerolinecolor: "#444"}};
   Plotly.react(document.getElementById("scatter"), traces, layout, {displaylogo: false, responsive: true});
