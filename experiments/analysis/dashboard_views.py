@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import nn
-from experiments.analysis.plots import best_cells, format_value, group_column, layer_name, n_layers
+from experiments.analysis.plots import best_cells, format_value, group_column, n_layers
 from experiments.analysis.tables import Tables
 
 # Display order of outcomes (issue 9 defines them); values not listed go last, by name.

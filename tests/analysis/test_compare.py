@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import stats
 
 from experiments.analysis import compare as cmp

@@ -10,7 +10,6 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from experiments.analysis import dashboard, dashboard_views as views, page, report
