@@ -192,3 +192,13 @@ def test_diagnosis_sections_come_from_diagnosis_md(tmp_path):
                                      "table": {"header": ["variant", "change"],
                                                "rows": [["as_written", "(as written)"],
                                                         ["exact", "backprop=exact | x"]]}}
+
+
+@pytest.mark.parametrize("results", [[], [make_result(status="failed"), make_result(seed=1, status="failed")],
+                                     [make_result()], [make_result(status="diverged", diverged_epoch=0)]],
+                         ids=["no runs", "all failed", "one run", "diverged at init"])
+def test_degenerate_sweeps_still_get_a_page(tmp_path, results):
+    tables = build_tables(results)
+    data = json.loads(page.read_packed(dashboard.write_dashboard(tables, tmp_path).read_text(), "page-data"))
+    assert len(data["heatmap"]["run_cell"]) == len(results)
+    assert (data["heatmap"]["best"] is None) == (not results)
