@@ -117,6 +117,16 @@ def test_dashboard_in_chromium(browser, sweeps, tmp_path):
     assert page.get_attribute("#heatmap", "data-rows") == '["relu"]'
     assert "8 of 16 runs shown" in page.inner_text("#visible-count")
 
+    # brush the parallel coordinates (accuracy above the middle of relu's): the runs table follows
+    acc_axis = [d.label for d in views.parcoords_info(tables).dimensions].index("final test accuracy")
+    acc = runs.loc[runs["activation"] == "relu", "test_acc"].round(4)  # the page holds 4 digits
+    low = (acc.min() + acc.max()) / 2
+    want = int((acc >= low).sum())
+    assert 0 < want < len(acc)
+    page.evaluate("([k, low]) => Plotly.restyle('parcoords', {[`dimensions[${k}].constraintrange`]: [[low, 1]]})",
+                  [acc_axis, low])
+    page.wait_for_function("n => document.querySelectorAll('#runs-table tbody tr').length === n", arg=want)
+
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
     assert errors == []
