@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments sweep|report``.
+"""Command line: ``python -m experiments sweep|report|compare|check``.
 
 Bad input (config, data, results folder) ends in one sentence on stderr and
 exit status 2, never a traceback; Ctrl-C keeps every finished run.
@@ -15,6 +15,7 @@ from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
 from experiments.analysis.build import build_outputs
+from experiments.analysis.compare import compare, load_tables, write_comparison
 from experiments.runner import BACKENDS, plan, run_sweep
 from experiments.store import FolderLock, StoreError
 
@@ -53,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
     r.add_argument("dir")
     check.add_parser(sub)
+    c = sub.add_parser("compare", help="compare the cells two sweeps share: compare.md, compare.csv, compare.html")
+    c.add_argument("dir_a", metavar="DIR_A")
+    c.add_argument("dir_b", metavar="DIR_B")
+    c.add_argument("--out", help="folder for the three files (default: DIR_B/compare_<name of DIR_A>)")
     return p
 
 
@@ -101,10 +106,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    a, b = Path(args.dir_a), Path(args.dir_b)
+    out = Path(args.out) if args.out else b / f"compare_{a.resolve().name}"
+    comparison = compare(load_tables(a), load_tables(b), str(a), str(b))
+    paths = write_comparison(comparison, out)
+    print(f"{len(comparison.cells)} shared cells; wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return {"sweep": _sweep, "report": _report, "check": check.run}[args.command](args)
+        return {"sweep": _sweep, "report": _report, "check": check.run, "compare": _compare}[args.command](args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

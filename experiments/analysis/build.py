@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from experiments.analysis.dashboard import write_dashboard
 from experiments.analysis.diagnosis import write_diagnosis
 from experiments.analysis.plots import make_plots
 from experiments.analysis.report import write_report
@@ -13,7 +14,7 @@ from experiments.store import RunStore
 
 
 def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list[Path]:
-    """Tables, plots and report from the runs of ``sweep`` stored in ``out_dir``
+    """Tables, plots, reports and report.html from the runs of ``sweep`` stored in ``out_dir``
     (all stored runs when ``sweep`` is None)."""
     out_dir = Path(out_dir)
     store = RunStore(out_dir)
@@ -28,4 +29,5 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
         diagnosis = write_diagnosis(tables, sweep, out_dir)
         if diagnosis is not None:
             paths += [diagnosis, out_dir / "diagnosis.csv"]
+    paths.append(write_dashboard(tables, out_dir, sweep.name if sweep is not None else None))  # reads the .md files
     return paths
