@@ -46,7 +46,7 @@ def _config_path(name: str) -> Path:
     if shipped.exists() and "/" not in name:
         return shipped
     names = ", ".join(sorted(p.stem for p in cfg.CONFIG_DIR.glob("*.yaml")))
-    raise cfg.ConfigError(f"cannot read config file {cfg.show(str(path.absolute()))}: no such file, and no "
+    raise cfg.ConfigError(f"cannot read config file {str(path.absolute())[:300]}: no such file, and no "
                           f"shipped config named {cfg.show(name)}; shipped configs: {names}")
 
 
@@ -131,7 +131,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         outcome = run_sweep(sweep, out, jobs=args.jobs, force=args.force, backend=args.backend,
                             scheduler=args.scheduler, progress=not args.no_progress,
-                            retry_failed=args.retry_failed, command=sys.argv[1:])
+                            retry_failed=args.retry_failed, command=["sweep", *args.argv])
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(f"\n{how}: every finished run is stored in {out / 'runs'}; run the same command again "
@@ -159,7 +159,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    args.argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rc = {"sweep": _sweep, "report": _report}[args.command](args)

@@ -48,7 +48,7 @@ from nn.lookup import lookup
 
 __all__ = [
     "DATA_SOURCES", "INPUT_SCALES", "TARGET_ENCODINGS", "DataError", "DataSource",
-    "Dataset", "data_fingerprint", "load_dataset", "one_hot_targets", "read_idx", "stratified_split",
+    "Dataset", "data_fingerprint", "data_notes", "load_dataset", "one_hot_targets", "read_idx", "stratified_split",
 ]
 
 N_CLASSES = 10
@@ -365,6 +365,34 @@ def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
 
+def _is_header(line: str) -> bool:
+    """Whether the first line of a CSV file is a header: its first field is not a number."""
+    return not _NUMBER.fullmatch(line.split(",", 1)[0])
+
+
+def csv_header(path: str | Path) -> str | None:
+    """The first line of a CSV file if it is read as a header (and skipped), else None."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    return line.strip() if _is_header(line) else None
+    except OSError:
+        pass
+    return None
+
+
+def _csv_notes(arg: str) -> list[str]:
+    return [f"the first line of CSV file {path}, {line[:40]!r}, is read as a header and skipped"
+            for path in _csv_paths(arg) if (line := csv_header(path)) is not None]
+
+
+def data_notes(spec: str) -> list[str]:
+    """Things about the data of ``spec`` that the user should know, one sentence each."""
+    source, arg = _parse_spec(spec)
+    return source.notes(arg)
+
+
 def _read_csv(path: str | Path) -> Raw:
     return _parse_csv(_file_key(path, "CSV"))
 
@@ -390,7 +418,7 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
 
     # (line number, text): line numbers survive dropping blanks and the header.
     rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if rows and not _NUMBER.fullmatch(rows[0][1].split(",", 1)[0]):
+    if rows and _is_header(rows[0][1]):
         rows = rows[1:]  # a header line, e.g. "label,1x1,1x2,..."
     if not rows:
         raise DataError(f"CSV file {path} has no data rows")
@@ -516,18 +544,22 @@ class DataSource:
     files : callable, the text after ``prefix:`` -> the paths of the files
         it reads, whose contents make the data's fingerprint (by default the
         comma-separated paths of the spec itself).
+    notes : callable, the text after ``prefix:`` -> sentences the user should
+        read before a sweep trains on the data (a CSV header skipped).
     """
 
     form: str
     pixel_max: float
     load: Callable[[str], tuple[Raw, Raw | None]]
     files: Callable[[str], list[Path]] = lambda arg: [Path(p.strip()) for p in arg.split(",")]
+    notes: Callable[[str], list[str]] = lambda arg: []
 
 
 DATA_SOURCES: dict[str, DataSource] = {
     "digits": DataSource("digits", 16.0, _load_digits, lambda arg: [p] if (p := _digits_path()) else []),
     "idx": DataSource("idx:DIR", 255.0, _load_idx, lambda arg: [p for pair in _idx_sets(arg) for p in pair]),
-    "csv": DataSource("csv:TRAIN.csv[,TEST.csv]", 255.0, _load_csv, lambda arg: [Path(p) for p in _csv_paths(arg)]),
+    "csv": DataSource("csv:TRAIN.csv[,TEST.csv]", 255.0, _load_csv, lambda arg: [Path(p) for p in _csv_paths(arg)],
+                      _csv_notes),
 }
 
 

@@ -26,6 +26,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from experiments.config import RunConfig, SweepConfig
+from experiments.data import data_notes
 from experiments.store import FolderLock, RunStore, atomic_write_text
 from experiments.train import failed_result, group_key, load_run_data, run_task
 
@@ -228,6 +229,7 @@ def check_data(runs: Sequence[RunConfig]) -> list[str]:
         if key not in seen:
             seen.add(key)
             data = load_run_data(run)
+            warnings += data_notes(run.data)
             classes = sorted(set(data.y_train.tolist()))
             if len(classes) < 2:
                 warnings.append(f"the training set of {run.data!r} holds one class only (label {classes[0]}): "
