@@ -27,7 +27,6 @@ import dataclasses
 import functools
 import hashlib
 import itertools
-import json
 import math
 import os
 import reprlib
@@ -98,9 +97,10 @@ class RunConfig:
     @functools.cached_property
     def run_id(self) -> str:
         """Stable 12-hex-digit hash of the resolved config."""
-        # The same text as json.dumps(dataclasses.asdict(self)), without
-        # asdict's deep copy: a million-run grid is planned in seconds.
-        blob = json.dumps({name: getattr(self, name) for name in _FIELD_NAMES}, sort_keys=True, default=list)
+        # The field names, then the repr of the values in field order: str,
+        # int, float, bool, None and tuples of int, whose reprs are exact and
+        # stable; a third of the time of json, so a big grid is planned fast.
+        blob = _FIELD_NAMES_REPR + repr(tuple(getattr(self, name) for name in _FIELD_NAMES))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     def flat(self) -> dict[str, Any]:
@@ -112,6 +112,7 @@ class RunConfig:
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _FIELD_NAMES = tuple(FIELDS)
+_FIELD_NAMES_REPR = repr(_FIELD_NAMES)
 # Fields a config file cannot set: the sweep fills them in.
 DERIVED_KEYS = ("variant", "data_fingerprint")
 # Plural axis names accepted for the common grid axes.

@@ -168,7 +168,11 @@ class RunStore:
         """
         if not self.dir.is_dir():
             return {}, {}
-        paths = sorted(self.dir.glob("*.json")) if run_ids is None else [self.path(r) for r in run_ids]
+        if run_ids is None:
+            paths = sorted(self.dir.glob("*.json"))
+        else:  # one listing of the folder, not a stat per run: a big grid is planned fast
+            stored = {name[:-5] for name in os.listdir(self.dir) if name.endswith(".json")}
+            paths = [self.path(r) for r in run_ids if r in stored]
         good, bad = {}, {}
         for path in paths:
             if not path.exists():
