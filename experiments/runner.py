@@ -7,6 +7,7 @@ data stream.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import functools
 import importlib.metadata
@@ -60,7 +61,8 @@ def plan(sweep: SweepConfig, out_dir: str | Path, force: bool = False, retry_fai
     """
     runs = sweep.runs()
     done, corrupt = RunStore(out_dir).load_runs(runs)
-    failed = {run_id for run_id, r in done.items() if r["status"] == "failed"} if retry_failed else set()
+    retry = retry_failed and not force  # --force recomputes them anyway
+    failed = {run_id for run_id, r in done.items() if r["status"] == "failed"} if retry else set()
     done = {} if force else {run_id: r for run_id, r in done.items() if run_id not in failed}
     return Plan(runs, done, corrupt, failed)
 
@@ -259,7 +261,8 @@ def write_manifest(out_dir: Path, name: str, invocation: dict[str, Any]) -> None
         old = {}
     history = old.get("history") if isinstance(old, dict) else None
     history = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
-    manifest = {"sweep": name, **invocation, "history": [*history, invocation]}
+    # A copy in the history: shared objects would be written as YAML aliases.
+    manifest = {"sweep": name, **invocation, "history": [*history, copy.deepcopy(invocation)]}
     atomic_write_text(path, yaml.safe_dump(manifest, sort_keys=False))
 
 
