@@ -24,9 +24,14 @@ value and the valid choices.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
-import json
+import math
+import os
+import reprlib
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,9 +40,27 @@ import numpy as np
 import yaml
 
 import nn
-from experiments.data import DATA_SOURCES, INPUT_SCALES, TARGET_ENCODINGS
+from experiments.data import DATA_SOURCES, INPUT_SCALES, TARGET_ENCODINGS, data_fingerprint
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+# A config file larger than this is not a config (1 MiB; the shipped ones are
+# under 2 KiB), and a YAML document that expands (through aliases) to more
+# values than this is an alias bomb: both are refused before any work.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+# Longest sweep name, in UTF-8 bytes: a folder name must stay under 255.
+MAX_NAME_BYTES = 120
+
+# Error messages echo values through this: a huge or deeply shared value is
+# shown abbreviated, so the message stays one short line.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
+_SHORT.maxlevel = 3
+
+
+def show(value: Any) -> str:
+    """``repr(value)``, abbreviated to about 60 characters per part."""
+    return _SHORT.repr(value)
 
 
 class ConfigError(ValueError):
@@ -67,11 +90,17 @@ class RunConfig:
     dtype: str = "float64"
     seed: int = 0  # root of this run's random streams (init weights, data order)
     probe_size: int = 256  # training samples used for per-layer diagnostics
+    # Content hash of the data files (set by SweepConfig.runs, never by hand):
+    # a data file replaced under the same path makes new runs, not stale ones.
+    data_fingerprint: str = ""
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
         """Stable 12-hex-digit hash of the resolved config."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
+        # The field names, then the repr of the values in field order: str,
+        # int, float, bool, None and tuples of int, whose reprs are exact and
+        # stable; a third of the time of json, so a big grid is planned fast.
+        blob = _FIELD_NAMES_REPR + repr(tuple(getattr(self, name) for name in _FIELD_NAMES))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     def flat(self) -> dict[str, Any]:
@@ -82,18 +111,25 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_FIELD_NAMES = tuple(FIELDS)
+_FIELD_NAMES_REPR = repr(_FIELD_NAMES)
+# Fields a config file cannot set: the sweep fills them in.
+DERIVED_KEYS = ("variant", "data_fingerprint")
 # Plural axis names accepted for the common grid axes.
 AXIS_ALIASES = {"activations": "activation", "inits": "init", "lrs": "lr", "seeds": "seed"}
 # --set values of these keys may contain commas themselves (csv:TRAIN,TEST).
 UNSPLIT_KEYS = ("data",)
-# Keys of a config file that are not RunConfig fields.
-META_KEYS = ("name", "variants")
+# Keys of a config file that are not RunConfig fields. data_fingerprints
+# (data spec -> fingerprint) is written by a sweep into its results folder's
+# config.yaml, so that `report` rebuilds the runs that were computed without
+# reading the data again; a new sweep always fingerprints the data itself.
+META_KEYS = ("name", "variants", "data_fingerprints")
 
 
 def _choice(valid: Any) -> Callable[[str, Any], Any]:
     def check(key: str, v: Any) -> Any:
         if not isinstance(v, str) or v not in valid:
-            raise ConfigError(f"{key}: {v!r} is not valid; valid choices: {', '.join(valid)}")
+            raise ConfigError(f"{key}: {show(v)} is not valid; valid choices: {', '.join(valid)}")
         return v
 
     return check
@@ -111,10 +147,10 @@ def _number(kind: type, low: float, high: float, low_open: bool = False) -> Call
         if ok_type and isinstance(v, float):
             ok_type = bool(np.isfinite(v)) and (kind is float or v.is_integer())
         if not ok_type:
-            raise ConfigError(f"{key}: {v!r} is not {'an integer' if kind is int else 'a number'}")
+            raise ConfigError(f"{key}: {show(v)} is not {'an integer' if kind is int else 'a number'}")
         if v < low or v > high or (low_open and v == low):
             bound = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
-            raise ConfigError(f"{key}: {v!r} is out of range; it must be {bound}")
+            raise ConfigError(f"{key}: {show(v)} is out of range; it must be {bound}")
         return kind(v)
 
     return check
@@ -126,13 +162,13 @@ def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
 
 def _boolean(key: str, v: Any) -> bool:
     if not isinstance(v, bool):
-        raise ConfigError(f"{key}: {v!r} is not valid; valid choices: true, false")
+        raise ConfigError(f"{key}: {show(v)} is not valid; valid choices: true, false")
     return v
 
 
 def _text(key: str, v: Any) -> str:
     if not isinstance(v, str):
-        raise ConfigError(f"{key}: {v!r} is not a string")
+        raise ConfigError(f"{key}: {show(v)} is not a string")
     return v
 
 
@@ -143,7 +179,13 @@ def _data(key: str, v: Any) -> str:
     prefix = v.split(":", 1)[0] if isinstance(v, str) else None
     has_arg = isinstance(v, str) and ":" in v
     if prefix not in DATA_SOURCES or has_arg != (DATA_SOURCES[prefix].form != prefix):
-        raise ConfigError(f"{key}: {v!r} is not a data source; valid forms: {forms}")
+        raise ConfigError(f"{key}: {show(v)} is not a data source; valid forms: {forms}")
+    return v
+
+
+def _fingerprint(key: str, v: Any) -> str:
+    if not isinstance(v, str) or not (v == "" or (len(v) == 12 and set(v) <= set("0123456789abcdef"))):
+        raise ConfigError(f"{key}: {show(v)} is not a data fingerprint (12 hex digits)")
     return v
 
 
@@ -152,7 +194,7 @@ def _hidden(key: str, v: Any) -> tuple[int, ...]:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = [v]
     if not isinstance(v, (list, tuple)) or not v:
-        raise ConfigError(f"{key}: {v!r} is not a list of hidden widths such as [32, 32]")
+        raise ConfigError(f"{key}: {show(v)} is not a list of hidden widths such as [32, 32]")
     return tuple(width(key, h) for h in v)
 
 
@@ -177,6 +219,7 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "dtype": _choice(nn.DTYPES),
     "seed": _number(int, 0, 2**63 - 1),
     "probe_size": _number(int, 1, 10**6),
+    "data_fingerprint": _fingerprint,
 }
 assert set(VALIDATORS) == set(FIELDS), "every RunConfig field needs a validator"
 
@@ -193,14 +236,45 @@ class SweepConfig:
     base: dict[str, Any]
     axes: dict[str, list[Any]] = field(default_factory=dict)
     variants: tuple[tuple[str, dict[str, Any]], ...] = ()
+    data_fingerprints: dict[str, str] = field(default_factory=dict)  # pinned (see META_KEYS)
+
+    def n_runs(self) -> int:
+        """How many runs :meth:`runs` gives, without making them (a variant's
+        overrides take the place of the axes they name)."""
+        return sum(
+            math.prod(len(v) for k, v in self.axes.items() if k not in overrides)
+            for _, overrides in self.variants or (("", {}),)
+        )
+
+    def data_specs(self) -> list[str]:
+        """Every data spec the runs train on, in order of first use."""
+        variants = self.variants or (("", {}),)
+        specs = [] if all("data" in o for _, o in variants) else self.axes.get("data") or [self.base.get("data", FIELDS["data"].default)]
+        specs = [*specs, *(o["data"] for _, o in variants if "data" in o)]
+        return list(dict.fromkeys(specs))
+
+    def fingerprints(self) -> dict[str, str]:
+        """Data spec -> fingerprint of its files: pinned, or read now."""
+        return {spec: self.data_fingerprints.get(spec) or data_fingerprint(spec) for spec in self.data_specs()}
+
+    def pinned(self) -> "SweepConfig":
+        """This sweep with the fingerprints of its data fixed as they are now."""
+        return dataclasses.replace(self, data_fingerprints=self.fingerprints())
 
     def runs(self) -> list[RunConfig]:
-        """Every run of the sweep, in a stable order, without duplicates."""
+        """Every run of the sweep, in a stable order, without duplicates.
+
+        Reads the data files' fingerprints (see :func:`experiments.data.data_fingerprint`)
+        unless they are pinned.
+        """
         keys = list(self.axes)
+        fingerprints = self.fingerprints()
+        default_data = self.base.get("data", FIELDS["data"].default)
         seen: dict[str, RunConfig] = {}
         for vname, overrides in self.variants or (("", {}),):
             for values in itertools.product(*(self.axes[k] for k in keys)):
                 settings = {**self.base, **dict(zip(keys, values)), **overrides, "variant": vname}
+                settings["data_fingerprint"] = fingerprints[settings.get("data", default_data)]
                 run = RunConfig(**settings)
                 seen.setdefault(run.run_id, run)
         return list(seen.values())
@@ -213,14 +287,16 @@ class SweepConfig:
         d.update({k: [plain(x) for x in v] for k, v in self.axes.items()})
         if self.variants:
             d["variants"] = [{"name": n, **{k: plain(v) for k, v in o.items()}} for n, o in self.variants]
+        if self.data_fingerprints:
+            d["data_fingerprints"] = dict(self.data_fingerprints)
         return d
 
 
 def _field_name(key: Any) -> str:
     name = AXIS_ALIASES.get(key, key)
-    if name not in FIELDS or name == "variant":
-        valid = sorted(set(FIELDS) - {"variant"} | set(AXIS_ALIASES) | set(META_KEYS))
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid)}")
+    if name not in FIELDS or name in DERIVED_KEYS:
+        valid = sorted(set(FIELDS) - set(DERIVED_KEYS) | set(AXIS_ALIASES) | set(META_KEYS))
+        raise ConfigError(f"unknown config key {show(key)}; valid keys: {', '.join(valid)}")
     return name
 
 
@@ -235,10 +311,9 @@ def parse(raw: Any, name: str = "sweep") -> SweepConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
     raw = dict(raw)
-    name = raw.pop("name", name)
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigError(f"name: {name!r} is not a usable sweep name (a non-empty string without '/')")
+    name = check_name(raw.pop("name", name))
     raw_variants = raw.pop("variants", None)
+    pinned = _parse_fingerprints(raw.pop("data_fingerprints", None) or {})
     base: dict[str, Any] = {}
     axes: dict[str, list[Any]] = {}
     for key, value in raw.items():
@@ -251,13 +326,42 @@ def parse(raw: Any, name: str = "sweep") -> SweepConfig:
                 raise ConfigError(f"{key}: an axis needs at least one value, got an empty list")
             values = [check(key, v) for v in value]
             if len(set(map(repr, values))) != len(values):
-                raise ConfigError(f"{key}: {value!r} repeats a value")
+                raise ConfigError(f"{key}: {show(value)} repeats a value")
             axes[fname] = values
         else:
             base[fname] = check(key, value)
     variants = _parse_variants(raw_variants)
     # Every axis and the variant list are non-empty, so the sweep has runs.
-    return SweepConfig(name, base, axes, variants)
+    return SweepConfig(name, base, axes, variants, pinned)
+
+
+# A sweep's name is its results folder: one safe path component. Each rule:
+# (breaks it?, why), checked in order.
+NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda n: not n.strip(), "is empty"),
+    (lambda n: n in (".", ".."), "names the folder itself or its parent"),
+    (lambda n: "/" in n or "\\" in n, "holds a path separator"),
+    (lambda n: any(unicodedata.category(c) in ("Cc", "Cs") for c in n),
+     "holds a control character, NUL or bytes that are not UTF-8"),
+    (lambda n: len(n.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES, f"is longer than {MAX_NAME_BYTES} bytes"),
+)
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it is a usable sweep name (one safe folder name), else ConfigError."""
+    if not isinstance(name, str):
+        raise ConfigError(f"name: {show(name)} is not a string")
+    for breaks, why in NAME_RULES:
+        if breaks(name):
+            raise ConfigError(f"name: {show(name)} {why}; a sweep name is one folder name, "
+                              "e.g. letters, digits, '-', '_' and '.'")
+    return name
+
+
+def _parse_fingerprints(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise ConfigError(f"data_fingerprints: {show(raw)} is not a mapping of data specs to fingerprints")
+    return {k: _fingerprint(f"data_fingerprints[{show(k)}]", v) for k, v in raw.items()}
 
 
 def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
@@ -268,12 +372,14 @@ def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
     out = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            raise ConfigError(f"variants[{i}]: {entry!r} needs a 'name' (a non-empty string)")
+            raise ConfigError(f"variants[{i}]: {show(entry)} needs a 'name' (a non-empty string)")
         overrides = {}
         for key, value in entry.items():
             if key == "name":
                 continue
             fname = _field_name(key)
+            if fname in overrides:
+                raise ConfigError(f"variants[{show(entry['name'])}].{key}: {fname!r} is given twice")
             overrides[fname] = VALIDATORS[fname](f"variants[{entry['name']}].{key}", value)
         out.append((entry["name"], overrides))
     names = [n for n, _ in out]
@@ -282,19 +388,79 @@ def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
     return tuple(out)
 
 
-def load(path: str | Path) -> SweepConfig:
-    """Read and validate a YAML config file."""
-    path = Path(path)
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in a mapping is an error
+    (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)  # resolve merge keys (<<) first, as the base class does
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                line = first.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if line != key_node.start_mark.line + 1:
+                raise ConfigError(f"key {show(key)} is given twice (lines {line} and {key_node.start_mark.line + 1})")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _count_values(raw: Any, limit: int) -> int:
+    """Number of values in ``raw`` with shared parts counted each time (as an
+    alias expands), stopping at ``limit``: an alias bomb is found in microseconds."""
+    count, stack = 0, [raw]
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            stack += value
+    return count
+
+
+def _read_config_text(path: Path) -> str:
+    """The text of a config file: a regular file (a FIFO would block), not too
+    large, in UTF-8 (a byte-order mark is dropped)."""
     try:
-        text = path.read_text()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} holds {info.st_size:,} bytes; a config is at most "
+                              f"{MAX_CONFIG_BYTES:,}")
+        data = path.read_bytes()[: MAX_CONFIG_BYTES + 1]
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        raw = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of over 4,300 digits
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ConfigError(f"config file {path} is not UTF-8 text ({'UTF-16' if utf16 else f'byte {show(data[exc.start:exc.start + 1])}'} "
+                          f"at byte {exc.start}); save it as UTF-8") from None
+
+
+def load(path: str | Path) -> SweepConfig:
+    """Read and validate a YAML config file.
+
+    Hostile files end in one ConfigError sentence, fast: not a regular file,
+    over :data:`MAX_CONFIG_BYTES`, not UTF-8, not YAML, a key given twice, or
+    aliases that expand to over :data:`MAX_CONFIG_VALUES` values.
+    """
+    path = Path(path)
+    text = _read_config_text(path)
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: an integer of over 4,300 digits
+        if isinstance(exc, ConfigError):
+            raise ConfigError(f"config file {path}: {exc}") from None
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""
         raise ConfigError(f"config file {path} is not valid YAML{at}") from None
+    if _count_values(raw, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values "
+                          "(YAML aliases); a config is a few dozen keys")
     return parse(raw if raw is not None else {}, name=path.stem)
 
 

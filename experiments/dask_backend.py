@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
+import socket
+import struct
 import threading
 from typing import Any, Callable, Iterator
 
@@ -33,6 +35,13 @@ from experiments.runner import MapUnordered, WorkerDied
 # Seconds to wait for the scheduler to answer, and for a first worker to join it.
 CONNECT_TIMEOUT = 10
 WORKER_TIMEOUT = 60
+# A Dask scheduler greets every connection at once with a small handshake
+# message; an address that sends nothing for this long, or something else,
+# is not a scheduler. With CONNECT_TIMEOUT, any wrong address is reported
+# within 30 s (an HTTP port, such as the dashboard's, waits for a request).
+HANDSHAKE_TIMEOUT = 10
+# The handshake is a few hundred bytes: its 8-byte length prefix is far below this.
+MAX_HANDSHAKE_BYTES = 1 << 20
 POLL_SECONDS = 0.1  # how often the driver looks for Ctrl-C while no result arrives
 START_HINT = "start one with `dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`"
 
@@ -64,6 +73,7 @@ def dask_map(scheduler: str | None) -> Iterator[MapUnordered]:
     except ImportError:
         raise BackendError("--backend dask needs dask.distributed: pip install -e '.[dask]'") from None
     _check_address(scheduler)
+    _check_scheduler(scheduler)
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -95,6 +105,37 @@ def _check_address(scheduler: str) -> None:
                            "give tcp://HOST:PORT, as `dask scheduler` prints it")
 
 
+def _check_scheduler(scheduler: str) -> None:
+    """Connect once and read the first 8 bytes: a Dask scheduler sends its
+    handshake's length (little-endian, small) at once. Anything else (an HTTP
+    server, a silent listener, a service with a banner) would make the Client
+    hang for minutes or try to allocate exabytes: refuse it in one line."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    host, port = parse_host_port(parse_address(scheduler)[1])
+    not_dask = (f"--scheduler {scheduler} is not a Dask scheduler: it {{}}; the scheduler's address is the one "
+                "`dask scheduler` prints (port 8786 by default)")
+    try:
+        conn = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    except OSError:  # refused, unknown host, no answer: the Client says so, within CONNECT_TIMEOUT
+        return
+    head = b""
+    with conn:
+        conn.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            while len(head) < 8 and (chunk := conn.recv(8 - len(head))):
+                head += chunk
+        except socket.timeout:
+            raise BackendError(not_dask.format(f"sent nothing in {HANDSHAKE_TIMEOUT} s (an HTTP port, such as the "
+                                               "dashboard's, waits for a request)")) from None
+        except OSError as exc:
+            raise BackendError(not_dask.format(f"broke the connection ({exc.strerror or exc})")) from None
+    size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+    if not 0 < size <= MAX_HANDSHAKE_BYTES:
+        raise BackendError(not_dask.format(f"answered {head!r}, not a Dask handshake"))
+
+
 def _map_unordered(client: Any, fn: Callable[[int, Any], Any], items: dict[int, Any]) -> Iterator[Any]:
     from distributed import KilledWorker, as_completed
 
@@ -105,7 +146,7 @@ def _map_unordered(client: Any, fn: Callable[[int, Any], Any], items: dict[int, 
         try:
             while not completed.is_empty():
                 if interrupted.is_set():
-                    raise KeyboardInterrupt
+                    interrupted.raise_it()
                 batch = completed.next_batch(block=False)
                 if not batch:
                     interrupted.wait(POLL_SECONDS)
@@ -136,15 +177,38 @@ def _ctrl_c_at_safe_points() -> Iterator[threading.Event]:
     Dropping a future runs its finalizer, and a KeyboardInterrupt raised in a
     finalizer is lost: the sweep would go on. The map raises it itself.
     """
-    interrupted = threading.Event()
+    interrupted = _Interrupted()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    # SIGTERM too: the command line turns it into a KeyboardInterrupt as well.
+    previous = {sig: signal.signal(sig, interrupted.catch) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interrupted.handlers = previous
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Interrupted(threading.Event):
+    """Which signal came (set by the handler), raised later at a safe point
+    by the handler that was there before (Ctrl-C: KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum = signal.SIGINT
+        self.handlers: dict[int, Any] = {}
+
+    def catch(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        self.set()
+
+    def raise_it(self) -> None:
+        handler = self.handlers.get(self.signum)
+        if callable(handler):
+            handler(self.signum, None)
+        raise KeyboardInterrupt
 
 
 def _one_line(exc: BaseException) -> str:

@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import importlib.util
+import json
 import math
 import numbers
+import os
 import re
 import stat
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +48,7 @@ from nn.lookup import lookup
 
 __all__ = [
     "DATA_SOURCES", "INPUT_SCALES", "TARGET_ENCODINGS", "DataError", "DataSource",
-    "Dataset", "load_dataset", "one_hot_targets", "read_idx", "stratified_split",
+    "Dataset", "data_fingerprint", "data_notes", "load_dataset", "one_hot_targets", "read_idx", "stratified_split",
 ]
 
 N_CLASSES = 10
@@ -327,7 +331,8 @@ def _read_idx_set(images_path: Path, labels_path: Path) -> Raw:
     return images.reshape(len(images), -1), labels
 
 
-def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
+def _idx_sets(arg: str) -> list[tuple[Path, Path]]:
+    """The (images, labels) paths of the IDX sets in folder ``arg``: train first."""
     if not arg:
         raise DataError("'idx:' needs a directory, as in 'idx:data/mnist'")
     folder = Path(arg).expanduser()
@@ -337,6 +342,11 @@ def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
     if not found:
         expected = ", ".join(name for names in IDX_SETS.values() for name in names)
         raise DataError(f"no MNIST IDX files in {folder}: expected {expected} (each raw or .gz)")
+    return found
+
+
+def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
+    found = _idx_sets(arg)
     raws = [_read_idx_set(*paths) for paths in found]
     if len(raws) == 1:
         return raws[0], None
@@ -353,6 +363,34 @@ def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
 
 # A decimal number, as a CSV field may hold one; the header test uses it too.
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def _is_header(line: str) -> bool:
+    """Whether the first line of a CSV file is a header: its first field is not a number."""
+    return not _NUMBER.fullmatch(line.split(",", 1)[0])
+
+
+def csv_header(path: str | Path) -> str | None:
+    """The first line of a CSV file if it is read as a header (and skipped), else None."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    return line.strip() if _is_header(line) else None
+    except OSError:
+        pass
+    return None
+
+
+def _csv_notes(arg: str) -> list[str]:
+    return [f"the first line of CSV file {path}, {line[:40]!r}, is read as a header and skipped"
+            for path in _csv_paths(arg) if (line := csv_header(path)) is not None]
+
+
+def data_notes(spec: str) -> list[str]:
+    """Things about the data of ``spec`` that the user should know, one sentence each."""
+    source, arg = _parse_spec(spec)
+    return source.notes(arg)
 
 
 def _read_csv(path: str | Path) -> Raw:
@@ -380,7 +418,7 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
 
     # (line number, text): line numbers survive dropping blanks and the header.
     rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if rows and not _NUMBER.fullmatch(rows[0][1].split(",", 1)[0]):
+    if rows and _is_header(rows[0][1]):
         rows = rows[1:]  # a header line, e.g. "label,1x1,1x2,..."
     if not rows:
         raise DataError(f"CSV file {path} has no data rows")
@@ -432,12 +470,17 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
     return _frozen(np.ascontiguousarray(pixels)), _frozen(labels.astype(np.int64))
 
 
-def _load_csv(arg: str) -> tuple[Raw, Raw | None]:
+def _csv_paths(arg: str) -> list[str]:
     paths = [p.strip() for p in arg.split(",")]
     if not 1 <= len(paths) <= 2 or not all(paths):
         raise DataError(
             f"'csv:' takes one or two files, as in 'csv:train.csv' or 'csv:train.csv,test.csv'; got 'csv:{arg}'"
         )
+    return paths
+
+
+def _load_csv(arg: str) -> tuple[Raw, Raw | None]:
+    paths = _csv_paths(arg)
     raws = [_read_csv(p) for p in paths]
     if len(raws) == 1:
         return raws[0], None
@@ -453,14 +496,20 @@ def _load_csv(arg: str) -> tuple[Raw, Raw | None]:
 # ----------------------------------------------------------------- digits
 
 
+def _digits_path() -> Path | None:
+    """scikit-learn's file of the digits, if it is where it has always been."""
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    return path if path is not None and path.is_file() else None
+
+
 @functools.lru_cache(maxsize=1)
 def _digits() -> Raw:
     # scikit-learn ships the digits as a CSV file beside its package; reading
     # it directly spares every worker process the 3 s import of
     # sklearn.datasets. The loader is the fallback if the file ever moves.
-    spec = importlib.util.find_spec("sklearn")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if path is not None and path.is_file():
+    path = _digits_path()
+    if path is not None:
         table = np.loadtxt(path, delimiter=",", dtype=np.float64)  # 64 pixels, then the label
         X, y = table[:, :-1], table[:, -1]
     else:
@@ -492,18 +541,83 @@ class DataSource:
     load : callable, the text after ``prefix:`` -> (train, test or None)
         Each part is (pixels (N, n_features), labels (N,)), read-only; a
         missing test part means the train part is to be split.
+    files : callable, the text after ``prefix:`` -> the paths of the files
+        it reads, whose contents make the data's fingerprint (by default the
+        comma-separated paths of the spec itself).
+    notes : callable, the text after ``prefix:`` -> sentences the user should
+        read before a sweep trains on the data (a CSV header skipped).
     """
 
     form: str
     pixel_max: float
     load: Callable[[str], tuple[Raw, Raw | None]]
+    files: Callable[[str], list[Path]] = lambda arg: [Path(p.strip()) for p in arg.split(",")]
+    notes: Callable[[str], list[str]] = lambda arg: []
 
 
 DATA_SOURCES: dict[str, DataSource] = {
-    "digits": DataSource("digits", 16.0, _load_digits),
-    "idx": DataSource("idx:DIR", 255.0, _load_idx),
-    "csv": DataSource("csv:TRAIN.csv[,TEST.csv]", 255.0, _load_csv),
+    "digits": DataSource("digits", 16.0, _load_digits, lambda arg: [p] if (p := _digits_path()) else []),
+    "idx": DataSource("idx:DIR", 255.0, _load_idx, lambda arg: [p for pair in _idx_sets(arg) for p in pair]),
+    "csv": DataSource("csv:TRAIN.csv[,TEST.csv]", 255.0, _load_csv, lambda arg: [Path(p) for p in _csv_paths(arg)],
+                      _csv_notes),
 }
+
+
+# ------------------------------------------------------------ fingerprints
+
+
+def data_fingerprint(spec: str) -> str:
+    """12 hex digits of a hash of the contents of the files ``spec`` reads.
+
+    It is part of every run's identity: a file replaced under the same path
+    gives new run ids, so runs trained on the old contents are never reused.
+    Each file's hash is cached by path, size and mtime (in this process and
+    in :func:`fingerprint_cache_path`), so a large file is read once, not at
+    every start.
+    """
+    source, arg = _parse_spec(spec)
+    digest = hashlib.sha256(source.form.encode())
+    for path in source.files(arg):
+        digest.update(_file_hash(_file_key(path, "data")).encode())
+    return digest.hexdigest()[:12]
+
+
+def fingerprint_cache_path() -> Path:
+    """Where file hashes are kept between runs: $ACTCOMPARE_CACHE, else ~/.cache/actcompare."""
+    root = os.environ.get("ACTCOMPARE_CACHE") or Path.home() / ".cache" / "actcompare"
+    return Path(root) / "data-fingerprints.json"
+
+
+@functools.lru_cache(maxsize=64)
+def _file_hash(key: tuple[str, int, int]) -> str:
+    path, mtime_ns, size = key
+    cache_file = fingerprint_cache_path()
+    try:
+        cache = json.loads(cache_file.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError, RecursionError):
+        cache = {}
+    entry = cache.get(path)
+    if isinstance(entry, list) and entry[:2] == [mtime_ns, size] and isinstance(entry[-1], str):
+        return entry[-1]
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as err:
+        raise DataError(f"cannot read data file {path}: {err.strerror or err}") from None
+    cache[path] = [mtime_ns, size, digest.hexdigest()]
+    try:  # the cache only saves time: a cache that cannot be written is skipped
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(cache, f)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+    return digest.hexdigest()
 
 
 def _parse_spec(spec: object) -> tuple[DataSource, str]:

@@ -7,6 +7,7 @@ data stream.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import functools
 import importlib.metadata
@@ -26,6 +27,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from experiments.config import RunConfig, SweepConfig
+from experiments.data import data_notes
 from experiments.store import FolderLock, RunStore, atomic_write_text
 from experiments.train import failed_result, group_key, load_run_data, run_task
 
@@ -44,16 +46,25 @@ class Plan:
     runs: list[RunConfig]
     done: dict[str, dict]  # run_id -> stored result
     corrupt: dict[str, str]  # run_id -> why its stored file is unusable
+    failed: set[str] = field(default_factory=set)  # stored as failed, to be retried
 
     @property
     def todo(self) -> list[RunConfig]:
         return [r for r in self.runs if r.run_id not in self.done]
 
 
-def plan(sweep: SweepConfig, out_dir: str | Path, force: bool = False) -> Plan:
+def plan(sweep: SweepConfig, out_dir: str | Path, force: bool = False, retry_failed: bool = True) -> Plan:
+    """The runs of ``sweep`` and which of them ``out_dir`` holds already.
+
+    A stored ``failed`` run is not a result (its worker may have died for a
+    reason of the moment): it is to do again unless ``retry_failed`` is False.
+    """
     runs = sweep.runs()
     done, corrupt = RunStore(out_dir).load_runs(runs)
-    return Plan(runs, {} if force else done, corrupt)
+    retry = retry_failed and not force  # --force recomputes them anyway
+    failed = {run_id for run_id, r in done.items() if r["status"] == "failed"} if retry else set()
+    done = {} if force else {run_id: r for run_id, r in done.items() if run_id not in failed}
+    return Plan(runs, done, corrupt, failed)
 
 
 def make_groups(runs: Sequence[RunConfig], max_stack: int = MAX_STACK) -> list[list[RunConfig]]:
@@ -121,6 +132,8 @@ def execute(
     attempts: Counter = Counter()
 
     def record(result: dict) -> None:
+        if isinstance(result.get("error"), str):  # a traceback-like message stays on one CSV line
+            result["error"] = one_line(result["error"])
         store.write(result)
         if on_result:
             on_result(result)
@@ -138,9 +151,14 @@ def execute(
             for i in died.groups & pending.keys():
                 attempts[i] += 1
                 if attempts[i] >= MAX_ATTEMPTS:
-                    error = RuntimeError(f"its worker died in each of {MAX_ATTEMPTS} tries ({died})")
+                    error = RuntimeError(f"its worker died in each of {MAX_ATTEMPTS} tries ({one_line(str(died))})")
                     for run in pending.pop(i):
                         record(failed_result(run, error))
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded into spaces: an error stays on one CSV line."""
+    return " ".join(text.split())
 
 
 def _joblib_map(fn: Callable[[int, Any], Any], items: dict[int, Any]) -> Iterator[Any]:
@@ -182,19 +200,43 @@ def _backend(backend: str, jobs: int, scheduler: str | None) -> Iterator[MapUnor
         return
     # inner_max_num_threads caps BLAS in loky workers before any import; the
     # task pins it again itself (threadpoolctl), which covers every backend.
-    with parallel_config(backend=backend, n_jobs=jobs, inner_max_num_threads=1):
-        yield _joblib_map
+    try:
+        with parallel_config(backend=backend, n_jobs=jobs, inner_max_num_threads=1):
+            yield _joblib_map
+    finally:
+        _stop_loky_workers()
 
 
-def check_data(runs: Sequence[RunConfig]) -> None:
+def _stop_loky_workers() -> None:
+    """Stop the worker processes joblib keeps for reuse, however the sweep ends:
+    left alone they (and loky's resource tracker) outlive a sweep ended by a
+    signal by many minutes."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+def check_data(runs: Sequence[RunConfig]) -> list[str]:
     """Load each distinct data set once up front, so a broken file stops the
-    sweep before any training, with one clear message."""
+    sweep before any training, with one clear message.
+
+    Returns warnings about data that loads but is suspect (one class only).
+    """
     seen = set()
+    warnings = []
     for run in runs:
         key = (run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size)
         if key not in seen:
             seen.add(key)
-            load_run_data(run)
+            data = load_run_data(run)
+            warnings += data_notes(run.data)
+            classes = sorted(set(data.y_train.tolist()))
+            if len(classes) < 2:
+                warnings.append(f"the training set of {run.data!r} holds one class only (label {classes[0]}): "
+                                "every run can reach 100% by predicting it")
+    return list(dict.fromkeys(warnings))
 
 
 def package_versions() -> dict[str, str]:
@@ -208,6 +250,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def write_manifest(out_dir: Path, name: str, invocation: dict[str, Any]) -> None:
+    """manifest.yaml: the latest invocation's record at the top, and under
+    ``history`` every invocation's, oldest first, so that the record of the
+    sweep that computed the numbers survives the reruns that found nothing to do."""
+    path = out_dir / "manifest.yaml"
+    try:
+        old = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        old = {}
+    history = old.get("history") if isinstance(old, dict) else None
+    history = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+    # A copy in the history: shared objects would be written as YAML aliases.
+    manifest = {"sweep": name, **invocation, "history": [*history, copy.deepcopy(invocation)]}
+    atomic_write_text(path, yaml.safe_dump(manifest, sort_keys=False))
+
+
 def run_sweep(
     sweep: SweepConfig,
     out_dir: str | Path,
@@ -219,10 +277,14 @@ def run_sweep(
     max_stack: int = MAX_STACK,
     report: bool = True,
     task: Callable[[list[RunConfig]], list[dict]] = run_task,
+    retry_failed: bool = True,
+    command: Sequence[str] = (),
 ) -> SweepOutcome:
     """Train the missing runs of ``sweep`` into ``out_dir`` and rebuild its outputs.
 
     ``task`` trains one group (tests pass one that crashes its worker).
+    Stored failed runs are trained again unless ``retry_failed`` is False.
+    ``command`` (the command line) is recorded in the manifest's history.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
@@ -233,20 +295,27 @@ def run_sweep(
     t0 = time.perf_counter()
     # Bad data, an unreachable cluster or a busy folder stop the sweep before
     # it writes anything.
-    todo = plan(sweep, out_dir, force).todo
-    check_data(todo)
+    sweep = sweep.pinned()  # read the data's fingerprints once
+    todo = plan(sweep, out_dir, force, retry_failed).todo
+    for warning in check_data(todo):
+        print(f"warning: {warning}", file=sys.stderr)
     jobs = max(1, min(jobs, len(make_groups(todo, max_stack))))  # a worker per task at most
     with contextlib.ExitStack() as stack:
         map_unordered = stack.enter_context(_backend(backend, jobs, scheduler))
         store.prepare()
         stack.enter_context(FolderLock(out_dir))
-        p = plan(sweep, out_dir, force)  # again, now that no other sweep can write
+        store.remove_leftovers()  # of a process killed while it wrote; none is writing now
+        p = plan(sweep, out_dir, force, retry_failed)  # again, now that no other sweep can write
         for run_id, why in p.corrupt.items():
             where = store.quarantine(run_id)
             outcome.corrupt[run_id] = why
             print(f"warning: stored run {run_id} was {why}; moved to {where} and recomputed", file=sys.stderr)
         todo = p.todo
         outcome.counts["skipped"] = len(p.runs) - len(todo)
+        outcome.counts["retried"] = len(p.failed)
+        if p.failed:
+            print(f"note: retrying {len(p.failed)} runs stored as failed (--no-retry-failed keeps them)",
+                  file=sys.stderr)
         atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(sweep.resolved(), sort_keys=False))
         bar = tqdm(total=len(todo), unit="run", desc=sweep.name, disable=not progress, smoothing=0.1)
 
@@ -259,8 +328,8 @@ def run_sweep(
         finally:
             bar.close()
             outcome.seconds = time.perf_counter() - t0
-        manifest = {
-            "sweep": sweep.name,
+        invocation = {
+            "command": " ".join(command),
             "started": started.isoformat(timespec="seconds"),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "wall_seconds": round(outcome.seconds, 3),
@@ -270,9 +339,10 @@ def run_sweep(
             "cpu_count": os.cpu_count(),
             "runs_total": len(p.runs),
             "runs": dict(outcome.counts),
+            "data_fingerprints": dict(sweep.data_fingerprints),
             "versions": package_versions(),
         }
-        atomic_write_text(out_dir / "manifest.yaml", yaml.safe_dump(manifest, sort_keys=False))
+        write_manifest(out_dir, sweep.name, invocation)
         if report:
             from experiments.analysis.build import build_outputs  # the analysis side, imported only when used
 

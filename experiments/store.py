@@ -3,25 +3,98 @@
 Each finished run is written at once to ``DIR/runs/<run_id>.json`` through a
 temporary file and ``os.replace``, so a crash or Ctrl-C never leaves half a
 file under a run's name; an interrupted sweep resumes from what is there.
+A file is read as data only if it matches the schema below, key by key and
+row by row; anything else is set aside in ``DIR/corrupt/``.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
 import json
+import math
 import os
+import stat
 import tempfile
-from numbers import Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import nn
 
 if TYPE_CHECKING:
     from experiments.config import RunConfig
 
-REQUIRED_KEYS = ("run_id", "config", "status", "epochs_done", "epochs", "layers", "seconds")
+# ------------------------------------------------------------- the schema
+# What a stored run holds (see experiments.train.train_group). Every file is
+# checked against these tables before it is used; one that breaks them is
+# quarantined and recomputed. To store a new key, add it to the table of its
+# place: RESULT_KEYS (top level, required), OPTIONAL_RESULT_KEYS (top level,
+# may be absent), EPOCH_ROW_KEYS or LAYER_ROW_KEYS (required in every row).
+# A row may also hold keys no table names, if their values are numbers
+# (int or float; NaN and +-inf included, since a run's diverged epoch holds
+# them): a new metric passes before it is registered here.
+
 STATUSES = ("ok", "diverged", "failed")
-# Keys every row of a result's "epochs" and "layers" lists holds, as whole numbers.
-ROW_INDEX_KEYS = {"epochs": ("epoch",), "layers": ("epoch", "layer")}
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_count(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _is_seconds(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v) and v >= 0
+
+
+def _is_float(v: Any) -> bool:  # any float, NaN and inf included
+    return type(v) in (int, float)
+
+
+def _is_fraction(v: Any) -> bool:  # a share in [0, 1]; NaN fails
+    return type(v) in (int, float) and 0 <= v <= 1
+
+
+def _is_text_or_none(v: Any) -> bool:
+    return v is None or type(v) is str
+
+
+def _is_sizes(v: Any) -> bool:
+    return v is None or (type(v) is list and len(v) >= 2 and all(type(n) is int and n >= 1 for n in v))
+
+
+RESULT_KEYS: dict[str, Callable[[Any], bool]] = {
+    "run_id": lambda v: type(v) is str,
+    "config": lambda v: type(v) is dict,
+    "status": lambda v: v in STATUSES,
+    "epochs_done": _is_count,
+    "epochs": lambda v: type(v) is list,
+    "layers": lambda v: type(v) is list,
+    "seconds": _is_seconds,
+}
+OPTIONAL_RESULT_KEYS: dict[str, Callable[[Any], bool]] = {
+    "error": _is_text_or_none,
+    "diverged_epoch": lambda v: v is None or _is_count(v),
+    "sizes": _is_sizes,
+    "blas_threads": _is_count,
+}
+EPOCH_ROW_KEYS: dict[str, Callable[[Any], bool]] = {
+    "epoch": _is_count,
+    "train_loss": _is_float,
+    "train_acc": _is_fraction,
+    "test_acc": _is_fraction,
+}
+LAYER_ROW_KEYS: dict[str, Callable[[Any], bool]] = {
+    "epoch": _is_count,
+    "layer": _is_count,
+    **{metric: _is_float for metric in nn.LAYER_METRICS},
+}
+# part of a result -> (its row keys, the keys that name a row: one row each)
+ROWS: dict[str, tuple[dict[str, Callable[[Any], bool]], tuple[str, ...]]] = {
+    "epochs": (EPOCH_ROW_KEYS, ("epoch",)),
+    "layers": (LAYER_ROW_KEYS, ("epoch", "layer")),
+}
 
 
 class StoreError(RuntimeError):
@@ -75,16 +148,18 @@ class RunStore:
     def _read(self, path: Path) -> dict[str, Any] | str:
         """The result in ``path``, or a sentence saying why it is unusable."""
         try:
-            result = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+                return "not a regular file"
+            result = json.loads(path.read_bytes())
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError: bad JSON, or an integer of over 4,300 digits;
+            # RecursionError: JSON nested many thousand levels deep.
             return f"unreadable ({type(exc).__name__})"
-        if not isinstance(result, dict) or any(k not in result for k in REQUIRED_KEYS):
-            return "missing fields"
-        if result["run_id"] != path.stem:
-            return f"holding run {result['run_id']!r}, not {path.stem!r}"
-        if result["status"] not in STATUSES:
-            return f"of unknown status {result['status']!r}"
-        return _shape_problem(result) or result
+        if type(result) is not dict:
+            return "not a mapping"
+        if result.get("run_id") != path.stem:
+            return f"holding run {show_short(result.get('run_id'))}, not {path.stem!r}"
+        return schema_problem(result) or result
 
     def load(self, run_ids: Iterable[str] | None = None) -> tuple[dict[str, dict], dict[str, str]]:
         """Valid results by run_id, and problems (run_id -> reason) of bad files.
@@ -93,7 +168,11 @@ class RunStore:
         """
         if not self.dir.is_dir():
             return {}, {}
-        paths = sorted(self.dir.glob("*.json")) if run_ids is None else [self.path(r) for r in run_ids]
+        if run_ids is None:
+            paths = sorted(self.dir.glob("*.json"))
+        else:  # one listing of the folder, not a stat per run: a big grid is planned fast
+            stored = {name[:-5] for name in os.listdir(self.dir) if name.endswith(".json")}
+            paths = [self.path(r) for r in run_ids if r in stored]
         good, bad = {}, {}
         for path in paths:
             if not path.exists():
@@ -117,50 +196,93 @@ class RunStore:
         return good, bad
 
     def quarantine(self, run_id: str) -> Path:
-        """Move a bad file aside (kept for inspection, never read as data)."""
-        target = self.out_dir / "corrupt" / f"{run_id}.json"
-        target.parent.mkdir(exist_ok=True)
+        """Move a bad file aside (kept for inspection, never read as data).
+
+        A run quarantined before keeps its first copy: the next is
+        ``<run_id>.1.json``, then ``.2``, and so on.
+        """
+        folder = self.out_dir / "corrupt"
+        folder.mkdir(exist_ok=True)
+        n = 0
+        while True:
+            target = folder / (f"{run_id}.json" if n == 0 else f"{run_id}.{n}.json")
+            if not os.path.lexists(target):
+                break
+            n += 1
         os.replace(self.path(run_id), target)
         return target
 
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return v is None or (isinstance(v, Real) and not isinstance(v, bool))
-
-
-# What json.loads makes of numbers and null: a row holding only these passes
-# _is_number without a call per value (a sweep holds hundreds of thousands).
-_JSON_NUMBER_TYPES = frozenset({int, float, type(None)})
+    def remove_leftovers(self) -> list[Path]:
+        """Delete temporary files that a killed process left behind (call with
+        the folder locked, so that no live writer owns them)."""
+        leftovers = [p for folder in (self.out_dir, self.dir) for p in folder.glob(".*.tmp") if p.is_file()]
+        for p in leftovers:
+            p.unlink(missing_ok=True)
+        return leftovers
 
 
-def _row_ok(row: dict[str, Any], index: tuple[str, ...]) -> bool:
-    """Whole numbers under the ``index`` keys, numbers or None everywhere."""
-    values = row.values()
-    if not (_JSON_NUMBER_TYPES.issuperset(map(type, values)) or all(map(_is_number, values))):
-        return False
-    return all(map(_is_int, map(row.get, index)))
+def show_short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _shape_problem(result: dict[str, Any]) -> str | None:
-    """Why a result with every required key still cannot be read as data, or None."""
-    if not isinstance(result["config"], dict):
-        return "holding a config that is not a mapping"
-    if not (_is_int(result["epochs_done"]) and result["epochs_done"] >= 0) or not _is_number(result["seconds"]):
-        return "holding a bad epochs_done or seconds"
-    if not (result.get("sizes") is None or (isinstance(result["sizes"], list) and all(map(_is_int, result["sizes"])))):
-        return "holding bad layer sizes"
-    if not (result.get("diverged_epoch") is None or _is_int(result["diverged_epoch"])):
-        return "holding a bad diverged_epoch"
-    for part, index in ROW_INDEX_KEYS.items():
-        rows = result[part]
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            return f"holding {part} that are not a list of rows"
-        if not all(_row_ok(row, index) for row in rows):
-            return f"holding a malformed row in {part}"
+def _row_problem(rows: list[Any], keys: dict[str, Callable[[Any], bool]], part: str) -> str | None:
+    for i, row in enumerate(rows):
+        if type(row) is not dict:
+            return f"holding a row of {part} that is not a mapping"
+        for key, ok in keys.items():
+            if key not in row:
+                return f"holding a row of {part} without {key!r} (row {i})"
+            if not ok(row[key]):
+                return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
+        if len(row) > len(keys):
+            extra = [k for k in row if k not in keys and not _is_float(row[k])]
+            if extra:
+                return f"holding a non-numeric {extra[0]!r} in {part} (row {i})"
+    return None
+
+
+def schema_problem(result: dict[str, Any]) -> str | None:
+    """Why a stored result does not match the schema, or None if it does.
+
+    Checks the keys and their types (:data:`RESULT_KEYS`, :data:`ROWS`),
+    ranges, one row per epoch (and per epoch and layer), and that status and
+    rows agree: a failed run has an error and no rows, a finished one has
+    the rows of epochs 0..epochs_done, a diverged one diverged at its last.
+    """
+    for key, ok in RESULT_KEYS.items():
+        if key not in result:
+            return f"missing {key!r}"
+        if not ok(result[key]):
+            return f"holding a bad {key} ({show_short(result[key])})"
+    for key, ok in OPTIONAL_RESULT_KEYS.items():
+        if key in result and not ok(result[key]):
+            return f"holding a bad {key} ({show_short(result[key])})"
+    status, done, error = result["status"], result["epochs_done"], result.get("error")
+    planned = result["config"].get("epochs")
+    if type(planned) is int and done > planned:
+        return f"holding epochs_done {done} of a run of {planned} epochs"
+    if status == "failed":
+        if not error or result["epochs"] or result["layers"] or done or result.get("diverged_epoch") is not None:
+            return "a failed run holding rows or no error"
+        return None
+    if error is not None or result.get("sizes") is None:
+        return f"an {status} run holding an error or no layer sizes"
+    if (result.get("diverged_epoch") == done) != (status == "diverged") or (
+        status == "ok" and result.get("diverged_epoch") is not None
+    ):
+        return f"an {status} run whose diverged_epoch disagrees with its status"
+    for part, (keys, index) in ROWS.items():
+        problem = _row_problem(result[part], keys, part)
+        if problem:
+            return problem
+    epochs = [row["epoch"] for row in result["epochs"]]
+    if epochs != list(range(done + 1)):
+        return f"holding epoch rows {show_short(epochs)}, not one for each epoch 0..{done}"
+    n_layers = len(result["sizes"]) - 1
+    layers = sorted((row["epoch"], row["layer"]) for row in result["layers"])
+    if layers != [(e, l) for e in range(done + 1) for l in range(1, n_layers + 1)]:
+        return f"holding layer rows other than one for each epoch 0..{done} and layer 1..{n_layers}"
     return None
 
 

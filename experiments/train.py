@@ -44,15 +44,18 @@ def stream(seed: int, name: str, *identity: Any) -> np.random.Generator:
 
 
 @functools.lru_cache(maxsize=8)
-def dataset_for(data: str, input_scale: str, test_fraction: float, train_size: int | None, test_size: int | None) -> Dataset:
-    """Load (once per process) the data set a run asks for."""
+def dataset_for(data: str, input_scale: str, test_fraction: float, train_size: int | None, test_size: int | None,
+                fingerprint: str = "") -> Dataset:
+    """Load (once per process) the data set a run asks for; ``fingerprint`` (of
+    the files) is in the cache key, so a file replaced under its path is read again."""
     return load_dataset(
         data, input_scale=input_scale, test_fraction=test_fraction, train_size=train_size, test_size=test_size
     )
 
 
 def load_run_data(run: RunConfig) -> Dataset:
-    return dataset_for(run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size)
+    return dataset_for(run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size,
+                       run.data_fingerprint)
 
 
 def probe_indices(n_train: int, size: int) -> np.ndarray:

@@ -1,5 +1,10 @@
 import os
+import tempfile
 
 # Tests must not use more BLAS threads than the machine has cores, and must be
 # quick: every sweep in tests is tiny.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Data fingerprints are cached in a file (experiments.data.fingerprint_cache_path):
+# tests keep theirs out of the user's home.
+os.environ.setdefault("ACTCOMPARE_CACHE", tempfile.mkdtemp(prefix="actcompare-cache-"))

@@ -341,3 +341,106 @@ def test_huge_and_tiny_numbers_name_the_key():
         with pytest.raises(cfg.ConfigError) as exc:
             cfg.parse({key: value})
         assert str(exc.value).startswith(f"{key}: ") and one_line(str(exc.value))
+
+
+# ------------------------------------------- command lines that misbehave
+
+TINY = {"name": "tiny", "hidden": [4], "epochs": 1, "train_size": 40, "test_size": 20, "probe_size": 8,
+        "activations": ["relu"], "lrs": [0.1], "seeds": [0]}
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A one-run config file in an empty working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return work, path
+
+
+def _main(capsys, *args):
+    code = cli.main(["sweep", "--jobs", "1", "--no-progress", *args])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return code, err
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../escape", "\udcff", "x\x00y", "bell\x07"])
+@pytest.mark.parametrize("where", ["set", "file"])
+def test_a_bad_sweep_name_is_one_error_line_and_nothing_is_written(tiny, capsys, name, where):
+    work, path = tiny
+    if where == "set":
+        args = ["--config", str(path), "--set", f"name={name}"]
+    else:
+        path.write_text(yaml.safe_dump({**TINY, "name": name}))
+        args = ["--config", str(path)]
+    code, err = _main(capsys, *args)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: name: "), err
+    assert not any(work.iterdir()) and {p.name for p in path.parent.iterdir()} == {"work", "tiny.yaml"}
+
+
+def test_config_nosuch_names_the_path_tried_and_the_shipped_configs(tiny, capsys):
+    code, err = _main(capsys, "--config", "nosuch")
+    assert code == 2 and len(err) == 1
+    assert "nosuch" in err[0] and str(tiny[0]) in err[0] and "shipped configs: default, question" in err[0]
+
+
+def test_a_fifo_as_config_is_one_error_line_and_never_waits(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "c.yaml"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "experiments", "sweep", "--config", str(fifo), "--dry-run"],
+                          capture_output=True, text=True, timeout=120)  # a hang ends the test, failed
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "regular file" in proc.stderr
+
+
+def test_a_sweep_above_the_documented_size_asks_for_yes(tiny, capsys, monkeypatch):
+    work, path = tiny
+    monkeypatch.setattr(cli, "LARGE_SWEEP", 2)
+    code, err = _main(capsys, "--config", str(path), "--set", "name=big", "--set", "seeds=0,1,2")
+    assert code == 2 and len(err) == 1 and "3 runs, more than 2; add --yes" in err[0]
+    assert not any(work.iterdir())
+    code, err = _main(capsys, "--config", str(path), "--set", "name=big", "--set", "seeds=0,1,2", "--yes")
+    assert code == 0 and len(list((work / "results" / "big" / "runs").glob("*.json"))) == 3
+
+
+def test_the_dry_run_of_a_huge_grid_into_an_empty_folder_counts_without_making_runs(tiny, capsys, monkeypatch):
+    monkeypatch.setattr(cfg.SweepConfig, "runs", lambda self: pytest.fail("the dry run made every run"))
+    seeds = ",".join(map(str, range(1000)))
+    code = cli.main(["sweep", "--dry-run", "--config", str(tiny[1]), "--set", "name=huge", "--set", f"seeds={seeds}",
+                     "--set", "lrs=" + ",".join(f"0.{i}" for i in range(1, 10)), "--set",
+                     "activations=" + ",".join(nn.ACTIVATIONS)])
+    out = capsys.readouterr().out
+    n = 1000 * 9 * len(nn.ACTIVATIONS)
+    assert code == 0 and f"{n} runs, 0 already done" in out
+
+
+def test_a_dry_run_into_a_closed_pipe_says_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "experiments", "sweep", "--dry-run", "--out", str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # as `| head` does once it has its lines
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert err == "", err
+
+
+def test_ctrl_c_during_report_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "runs").mkdir()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_outputs", interrupted)
+    try:
+        code = cli.main(["report", str(tmp_path)])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during report escaped as a KeyboardInterrupt traceback")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 130 and err == ["interrupted"]

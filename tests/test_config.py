@@ -107,3 +107,90 @@ def test_set_name_renames_the_sweep():
     assert s.name == "b"
     with pytest.raises(cfg.ConfigError, match="name"):
         cfg.parse_set(cfg.parse({}), ["name=a/b"])
+
+
+# ------------------------------------------------- names and hostile files
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../up", "a\\b", "x\x00y", "tab\tname", "new\nline",
+                                  "\udcff", "", "  ", "x" * 200])
+def test_a_sweep_name_is_one_safe_folder_name(name):
+    for make in (lambda: cfg.parse({"name": name}), lambda: cfg.parse_set(cfg.parse({}), [f"name={name}"])):
+        with pytest.raises(cfg.ConfigError) as info:
+            make()
+        assert str(info.value).startswith("name: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["mine", "default-epochs=5", "café", "run.2", "a b"])
+def test_ordinary_sweep_names_are_kept(name):
+    assert cfg.parse({"name": name}).name == name
+
+
+def _load_text(tmp_path, data: bytes):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load(path)
+    msg = str(info.value)
+    assert "\n" not in msg and len(msg) < 400, msg
+    return msg
+
+
+ALIAS_BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    + [f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    + ["activations: *i"]
+).encode()
+
+
+@pytest.mark.parametrize("data, words", [
+    ("name: caf\u00e9\nepochs: 1\n".encode("latin-1"), ["not UTF-8", "byte"]),
+    ("epochs: 1\n".encode("utf-16"), ["not UTF-8", "UTF-16"]),
+    (ALIAS_BOMB, ["more than 100,000 values"]),
+    (b"epochs: 1\nlr: 0.1\nepochs: 2\n", ["'epochs' is given twice", "lines 1 and 3"]),
+    (b"variants:\n  - name: v\n    activation: relu\n    activations: tanh\n", ["given twice"]),
+    (b"activation: relu\nactivations: [tanh]\n", ["given twice"]),
+    (b"[" * 100_000, ["not valid YAML"]),
+    (b"epochs: " + b"9" * 5000, ["not valid YAML"]),
+])
+def test_hostile_config_files_are_one_short_sentence(tmp_path, data, words):
+    msg = _load_text(tmp_path, data)
+    for w in words:
+        assert w in msg, msg
+
+
+def test_a_huge_value_is_echoed_shortened(tmp_path):
+    msg = _load_text(tmp_path, b"epochs: '" + b"x" * 100_000 + b"'\n")
+    assert "epochs" in msg
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(cfg.ConfigError, match="not a regular file"):
+        cfg.load(fifo)  # never opened: opening a FIFO waits for a writer
+
+
+@pytest.mark.parametrize("raw", [
+    {},
+    {"seeds": [0, 1, 2], "lrs": [0.1, 0.2]},
+    {"seeds": [0, 1], "lrs": [0.1, 0.2], "variants": [{"name": "a"}, {"name": "b", "lr": 0.5}]},
+    {"seeds": [0, 1], "variants": [{"name": "a", "seed": 3}, {"name": "b", "lr": 0.5, "seed": 0}]},
+])
+def test_n_runs_counts_the_runs_without_making_them(raw):
+    sweep = cfg.parse(raw)
+    assert sweep.n_runs() == len(sweep.runs())
+
+
+def test_runs_carry_the_data_fingerprint_and_it_changes_the_run_id():
+    sweep = cfg.parse({"seeds": [0, 1]})
+    runs = sweep.runs()
+    assert {r.data_fingerprint for r in runs} == set(sweep.fingerprints().values())
+    assert len(runs[0].data_fingerprint) == 12
+    pinned = cfg.parse({**sweep.resolved(), "data_fingerprints": {"digits": "0" * 12}})
+    assert {r.data_fingerprint for r in pinned.runs()} == {"0" * 12}
+    assert not {r.run_id for r in pinned.runs()} & {r.run_id for r in runs}
+    with pytest.raises(cfg.ConfigError, match="unknown config key 'data_fingerprint'"):
+        cfg.parse({"data_fingerprint": "0" * 12})

@@ -1,11 +1,15 @@
 """The dask backend on a real LocalCluster (worker processes, loopback only):
 the same numbers as loky, a dead worker fails only its group, and a bad
 scheduler address is one line of error."""
+import contextlib
+import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -154,3 +158,72 @@ def test_ctrl_c_on_dask_keeps_finished_runs_and_next_start_does_only_the_missing
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"{len(done)} skipped" in proc.stdout
+
+
+# ------------------------------------------- addresses that are not a scheduler
+
+
+@contextlib.contextmanager
+def _http_server():
+    """An HTTP server, as the Dask dashboard (port 8787) is: it waits for a request."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _listener(banner):
+    """A port that accepts connections and sends ``banner`` (or nothing, and never closes)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    conns = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if banner:
+                conn.sendall(banner)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+        for conn in conns:
+            conn.close()
+
+
+SERVICES = {
+    "http": (_http_server, ["sent nothing in 1 s", "HTTP port"]),
+    "silent": (lambda: _listener(b""), ["sent nothing in 1 s"]),
+    "banner": (lambda: _listener(b"SSH-2.0-OpenSSH_9.6\r\n"), ["answered b'SSH-2.0-'", "not a Dask handshake"]),
+}
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_an_address_that_is_not_a_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, service):
+    # The real timeouts (10 s to connect, 10 s for the greeting) keep any address within 30 s.
+    assert dask_backend.CONNECT_TIMEOUT + dask_backend.HANDSHAKE_TIMEOUT <= 30
+    monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(dask_backend, "HANDSHAKE_TIMEOUT", 1)
+    serve, words = SERVICES[service]
+    out = tmp_path / "r"
+    with serve() as port:
+        code = cli.main(["sweep", "--out", str(out), "--no-progress", "--set", "activations=relu", "--set", "seeds=0",
+                         "--set", "epochs=1", "--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: --scheduler tcp://127.0.0.1:{port} is not a Dask scheduler")
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert not out.exists()

@@ -416,3 +416,48 @@ def test_real_mnist_test_set():
     csv = load_dataset(f"csv:{MNIST_DIR / 'mnist_train_100.csv'},{MNIST_DIR / 'mnist_test_10.csv'}")
     np.testing.assert_array_equal(csv.y_test, labels[:10])
     np.testing.assert_array_equal(csv.X_test, images[:10].reshape(10, -1) / 255)
+
+
+# ------------------------------------------------------------ fingerprints
+
+
+def test_a_fingerprint_hashes_contents_once_until_size_or_mtime_change(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from experiments import data as data_module
+
+    monkeypatch.setenv("ACTCOMPARE_CACHE", str(tmp_path / "cache"))
+    data_module._file_hash.cache_clear()
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,3\n4,5,6\n")
+    spec = f"csv:{path}"
+    first = data_module.data_fingerprint(spec)
+    assert len(first) == 12 and first == data_module.data_fingerprint(f"csv:{tmp_path}/./d.csv")
+
+    # A new process (no memory cache) takes the hash from the cache file while
+    # size and mtime are unchanged: a poisoned entry proves the file was not read.
+    cache_file = data_module.fingerprint_cache_path()
+    cache = json.loads(cache_file.read_text())
+    cache[str(path.resolve())][-1] = "0" * 64
+    cache_file.write_text(json.dumps(cache))
+    data_module._file_hash.cache_clear()
+    assert data_module.data_fingerprint(spec) != first
+
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: hashed again
+    data_module._file_hash.cache_clear()
+    assert data_module.data_fingerprint(spec) == first
+    path.write_text("1,2,3\n4,5,7\n")  # same size, new contents, new mtime
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    assert data_module.data_fingerprint(spec) != first
+
+
+def test_an_unwritable_fingerprint_cache_is_skipped(tmp_path, monkeypatch):
+    from experiments import data as data_module
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("ACTCOMPARE_CACHE", str(blocker / "cache"))  # under a file: cannot be created
+    data_module._file_hash.cache_clear()
+    assert len(data_module.data_fingerprint("digits")) == 12

@@ -191,6 +191,21 @@ CORRUPTIONS = {
     "another run's file": _other_run,
     "run_id edited": lambda p: _edit(p, lambda r: r.update(run_id="0123456789ab")),
     "config edited": lambda p: _edit(p, lambda r: r["config"].update(lr=0.3)),
+    # Valid JSON, wrong inside: each was read as data before the schema check.
+    "epoch rows without test_acc": lambda p: _edit(p, lambda r: [e.pop("test_acc") for e in r["epochs"]]),
+    "layer 99": lambda p: _edit(p, lambda r: r["layers"][0].update(layer=99)),
+    "an epoch row twice": lambda p: _edit(p, lambda r: r["epochs"].append(dict(r["epochs"][-1]))),
+    "a layer row missing": lambda p: _edit(p, lambda r: r["layers"].pop()),
+    "ok without rows": lambda p: _edit(p, lambda r: r.update(status="ok", diverged_epoch=None, epochs=[], layers=[])),
+    "epochs_done 10**400": lambda p: _edit(p, lambda r: r.update(epochs_done=10**400)),
+    "failed with rows": lambda p: _edit(p, lambda r: r.update(status="failed", error="RuntimeError: x")),
+    "NaN test_acc": lambda p: _edit(p, lambda r: r["epochs"][-1].update(test_acc=float("nan"))),
+    "test_acc of 2": lambda p: _edit(p, lambda r: r["epochs"][-1].update(test_acc=2.0)),
+    "a bool as a metric": lambda p: _edit(p, lambda r: r["layers"][0].update(dead_frac=True)),
+    "an unknown text key in a row": lambda p: _edit(p, lambda r: r["layers"][0].update(z_note="high")),
+    "negative seconds": lambda p: _edit(p, lambda r: r.update(seconds=-1.0)),
+    "200,000 nested [": lambda p: p.write_text("[" * 200_000),
+    "a 5,000-digit integer": lambda p: p.write_text('{"run_id": ' + "9" * 5000 + "}"),
 }
 
 
@@ -215,6 +230,99 @@ def test_a_corrupt_run_file_is_detected_reported_and_recomputed(one_group, tmp_p
     again = json.loads(victim.read_text())
     assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in good.items() if k != "seconds"}
     assert (out / "corrupt" / victim.name).read_bytes() == broken  # kept for inspection
+
+
+def test_unknown_numeric_row_keys_pass_so_new_metrics_need_no_schema_change(one_group, tmp_path):
+    sweep, original = one_group
+    out = tmp_path / "r"
+    shutil.copytree(original, out)
+    victim = sorted((out / "runs").glob("*.json"))[0]
+    _edit(victim, lambda r: [row.update(z_p50=0.5, z_max=float("inf"), n=3) for row in r["layers"]])
+    done, bad = RunStore(out).load_runs(sweep.runs())
+    assert not bad and victim.stem in done
+
+
+def test_a_second_quarantine_keeps_the_first_copy_and_leftover_tmp_files_go(one_group, tmp_path, capsys):
+    sweep, original = one_group
+    out = tmp_path / "r"
+    shutil.copytree(original, out)
+    victim = sorted((out / "runs").glob("*.json"))[0]
+    leftovers = [out / ".manifest.yaml.abc123.tmp", out / "runs" / f".{victim.name}.xyz789.tmp"]
+    for i, text in enumerate(["{first", "{second"]):
+        victim.write_text(text)
+        if i == 0:
+            for p in leftovers:
+                p.write_text("half a file")
+        run_sweep(sweep, out, jobs=1, progress=False, report=False)
+        assert not any(p.exists() for p in leftovers)
+    assert (out / "corrupt" / victim.name).read_text() == "{first"
+    assert (out / "corrupt" / f"{victim.stem}.1.json").read_text() == "{second"
+
+
+def test_a_fifo_under_a_run_name_is_quarantined_without_waiting(one_group, tmp_path):
+    sweep, original = one_group
+    out = tmp_path / "r"
+    shutil.copytree(original, out)
+    victim = sorted((out / "runs").glob("*.json"))[0]
+    victim.unlink()
+    os.mkfifo(victim)
+    outcome = run_sweep(sweep, out, jobs=1, progress=False, report=False)
+    assert set(outcome.corrupt) == {victim.stem} and victim.is_file()
+    assert (out / "corrupt" / victim.name).is_fifo()  # the FIFO itself, set aside
+
+
+# ------------------------------------------------------------ failed runs
+
+
+def _as_failed(path, error="RuntimeError: its worker died in each of 2 tries"):
+    _edit(path, lambda r: r.update(status="failed", error=error, epochs=[], layers=[], epochs_done=0,
+                                   sizes=None, diverged_epoch=None))
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_failed_runs_are_retried_unless_told_not_to(one_group, tmp_path, retry, capsys):
+    sweep, original = one_group
+    out = tmp_path / "r"
+    shutil.copytree(original, out)
+    victim = sorted((out / "runs").glob("*.json"))[0]
+    _as_failed(victim)
+    outcome = run_sweep(sweep, out, jobs=1, progress=False, report=False, retry_failed=retry)
+    after = json.loads(victim.read_text())
+    if retry:
+        assert outcome.counts["retried"] == 1 and outcome.counts["skipped"] == 1
+        assert after["status"] in ("ok", "diverged")
+        assert "retrying 1 runs stored as failed" in capsys.readouterr().err
+    else:
+        assert outcome.counts["skipped"] == 2 and after["status"] == "failed"
+
+
+def test_the_cli_retries_failed_runs_and_says_how_many(one_group, tmp_path, capsys):
+    sweep, original = one_group
+    out = tmp_path / "r"
+    shutil.copytree(original, out)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(sweep.resolved()))
+    _as_failed(sorted((out / "runs").glob("*.json"))[0])
+    args = ["--config", str(config), "--out", str(out)]
+    assert _cli(capsys, *args, "--no-retry-failed")[0] == 0
+    assert cli.main(["sweep", "--jobs", "1", "--no-progress", *args]) == 0
+    assert "1 of them failed before and retried, 1 skipped" in capsys.readouterr().out
+
+
+def test_an_error_of_many_lines_stays_on_one_csv_line(tmp_path, monkeypatch):
+    import experiments.train as train
+
+    def broken(runs):
+        raise ValueError("first line\nsecond line\r\n\tthird")
+
+    monkeypatch.setattr(train, "train_group", broken)
+    out = tmp_path / "r"
+    sweep = small(activations=["relu"], seeds=[0], epochs=1)
+    outcome = run_sweep(sweep, out, jobs=1, progress=False)
+    assert outcome.counts["failed"] == 2
+    lines = (out / "runs.csv").read_text().splitlines()
+    assert len(lines) == 3  # the header and one line per run
+    assert "ValueError: first line second line third" in lines[1]
 
 
 # --------------------------------------------------------- two sweeps at once
@@ -437,3 +545,115 @@ def test_a_run_diverging_at_any_epoch_is_recorded_for_every_activation(tmp_path,
     assert (summary.groupby("activation")["diverged"].sum() == len(POISON)).all()
     assert set(summary["activation"]) == set(nn.ACTIVATIONS)
     assert (out / "report.md").stat().st_size > 0 and list((out / "plots").glob("*.png"))
+
+
+# ------------------------------------------------------- what a run trains on
+
+
+def _write_csv(path, n_pixels, labels=range(10), rows=60, header=None):
+    rng = np.random.default_rng(n_pixels)
+    lines = [header] if header else []
+    labels = list(labels)
+    lines += [",".join(map(str, [labels[i % len(labels)], *rng.integers(0, 256, n_pixels)])) for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_data_file_replaced_under_the_same_path_is_trained_on_again(tmp_path):
+    data = tmp_path / "d.csv"
+    raw = {"name": "csv", "data": f"csv:{data}", "hidden": [4], "epochs": 1, "probe_size": 8, "seeds": [0, 1]}
+    out = tmp_path / "r"
+    _write_csv(data, 16)
+    run_sweep(cfg.parse(raw), out, jobs=1, progress=False, report=False)
+    _write_csv(data, 20)  # same path, new contents
+    outcome = run_sweep(cfg.parse(raw), out, jobs=1, progress=False)
+    assert outcome.counts["skipped"] == 0 and outcome.counts["ok"] + outcome.counts["diverged"] == 2
+    runs = pd.read_csv(out / "runs.csv")
+    fingerprint = cfg.parse(raw).fingerprints()[f"csv:{data}"]
+    assert list(runs["data_fingerprint"]) == [fingerprint] * 2
+    for run_id in runs["run_id"]:
+        assert json.loads((out / "runs" / f"{run_id}.json").read_text())["sizes"][0] == 20
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["data_fingerprints"] == {f"csv:{data}": fingerprint}
+    # report rebuilds from the fingerprints the sweep pinned, without the data
+    data.unlink()
+    assert cli.main(["report", str(out)]) == 0
+    assert len(pd.read_csv(out / "runs.csv")) == 2
+
+
+@pytest.mark.parametrize("labels, header, words", [
+    ([3], None, "one class only (label 3)"),
+    (range(10), "5a,pixels", "is read as a header and skipped"),
+])
+def test_suspect_data_is_named_before_the_sweep(tmp_path, capsys, labels, header, words):
+    data = tmp_path / "d.csv"
+    _write_csv(data, 8, labels=labels, header=header)
+    raw = {"name": "s", "data": f"csv:{data}", "hidden": [4], "epochs": 1, "probe_size": 8}
+    run_sweep(cfg.parse(raw), tmp_path / "r", jobs=1, progress=False, report=False)
+    err = capsys.readouterr().err
+    assert f"warning: " in err and words in err, err
+
+
+# ------------------------------------------------ sweeps that share a folder
+
+
+def test_a_set_override_gets_its_own_folder_and_the_manifest_keeps_every_invocation(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "mini.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "name": "mini", "activations": ["relu"], "seeds": [0], "epochs": 1}))
+    base = ["sweep", "--jobs", "1", "--no-progress", "--config", str(config)]
+    assert cli.main(base) == 0
+    first = _snapshot(tmp_path / "results" / "mini")
+    capsys.readouterr()
+
+    assert cli.main([*base, "--set", "epochs=2"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [line for line in err if line.startswith("note: ")] and len(err) == 1
+    assert "results/mini-epochs=2" in err[0]
+    assert _snapshot(tmp_path / "results" / "mini") == first  # the unchanged sweep's folder is untouched
+    assert len(list((tmp_path / "results" / "mini-epochs=2" / "runs").glob("*.json"))) == 2
+    assert cli.main([*base, "--set", "epochs=1"]) == 0  # the same config: its own folder
+    assert cli.main([*base, "--set", "epochs=2", "--set", "name=chosen"]) == 0
+    assert (tmp_path / "results" / "chosen" / "runs").is_dir()
+
+    manifest = yaml.safe_load((tmp_path / "results" / "mini" / "manifest.yaml").read_text())
+    assert [h["runs"].get("ok", 0) + h["runs"].get("diverged", 0) for h in manifest["history"]] == [2, 0]
+    assert manifest["history"][0]["command"].startswith("sweep") and manifest["history"][0]["command"].endswith("mini.yaml")  # what computed the numbers survives
+    assert manifest["runs"]["skipped"] == 2  # the latest invocation at the top
+
+
+@pytest.mark.parametrize("sets", [["epochs=2"], ["data=csv:/a b/x.csv"], ["activations=relu,tanh", "lrs=0.5"]])
+def test_derived_folder_names_are_safe_and_distinct(sets):
+    base = cfg.parse({"name": "mini"})
+    name = cli.own_name(base, sets)
+    assert cfg.check_name(name) == name and name.startswith("mini-")
+    assert name != cli.own_name(base, [*sets, "seeds=9"])
+
+
+# ----------------------------------------------------------------- signals
+
+
+def test_sigterm_is_handled_as_ctrl_c_and_no_worker_outlives_the_sweep(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    config = tmp_path / "slow.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "hidden": [64, 64], "epochs": 8, "train_size": None,
+                                      "seeds": [0, 1, 2], "activations": ["relu", "tanh"]}))
+    out = tmp_path / "r"
+    sweep = subprocess.Popen([sys.executable, "-m", "experiments", "sweep", "--config", str(config), "--out", str(out),
+                              "--jobs", "2", "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((out / "runs").glob("*.json")):
+            time.sleep(0.05)
+        children = psutil.Process(sweep.pid).children(recursive=True)
+        assert children, "the sweep started no worker"
+        sweep.send_signal(signal.SIGTERM)
+        _, err = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 143 and "Traceback" not in err, err
+    assert "terminated (SIGTERM): every finished run is stored" in err
+    _, alive = psutil.wait_procs(children, timeout=60)
+    assert not alive, f"{len(alive)} processes outlived the sweep: {[p.cmdline() for p in alive]}"
+    for p in (out / "runs").glob("*.json"):
+        json.loads(p.read_text())
