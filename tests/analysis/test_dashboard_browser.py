@@ -104,8 +104,8 @@ def test_dashboard_in_chromium(browser, sweeps, tmp_path):
     page.mouse.move(x, y)
     page.mouse.click(x, y)
     expected = views.cell_runs_info(tables, info, target)
-    page.wait_for_function("ids => document.getElementById('run-panel').dataset.runs === ids",
-                           arg=",".join(runs["run_id"].iloc[expected.run_index]), timeout=10_000)
+    page.wait_for_function("ids => document.getElementById('run-panel').dataset.runs.split(',').sort().join(',') === ids",
+                           arg=",".join(sorted(runs["run_id"].iloc[expected.run_index])), timeout=10_000)
     assert shown_runs() == set(runs["run_id"].iloc[expected.run_index])
     assert all(label in page.inner_text("#cell-title") for label in expected.labels)
 
