@@ -94,7 +94,7 @@ OUTCOMES: tuple[Outcome, ...] = (
             f"factor {EXPLODED_LOSS_FACTOR:g}", "training pushed the loss far above what a constant answer gets",
             _exploded, "#ff7f0e"),
     Outcome("collapsed", "final test accuracy <= chance + margin", f"margin {COLLAPSE_MARGIN:.0%} points",
-            "answers about as well as always naming the most frequent class", _collapsed, "#8c564b"),
+            "answers about as well as always naming the most frequent class", _collapsed, "#17becf"),
     Outcome("unstable", "best test accuracy >= chance + peak, and final <= best - drop",
             f"peak {UNSTABLE_PEAK:.0%} points, drop {UNSTABLE_DROP:.0%} points", "learned, then lost it",
             _unstable, "#e377c2"),

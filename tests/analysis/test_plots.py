@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 SIZES = [64, 32, 32, 10]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-GRID_FILES = {"accuracy_heatmap.png", "learning_curves.png", "dead_units.png", "gradient_flow.png",
+GRID_FILES = {"accuracy_heatmap.png", "outcomes.png", "learning_curves.png", "dead_units.png", "gradient_flow.png",
               "dead_init_vs_trained.png"}
 VARIANT_FILES = GRID_FILES - {"accuracy_heatmap.png"} | {"accuracy_bars.png"}
 
@@ -172,7 +172,7 @@ def test_all_diverged_at_init_keeps_what_has_data():
     drawn = {name: draw(tables) for name, draw in plots.PLOTTERS.items()}
     try:
         assert {name for name, fig in drawn.items() if fig is not None} == {
-            "accuracy_heatmap.png", "learning_curves.png", "dead_units.png"}
+            "accuracy_heatmap.png", "outcomes.png", "learning_curves.png", "dead_units.png"}
         # Left out: gradient_flow (no finite gradient), dead_init_vs_trained (no run finished).
     finally:
         for fig in drawn.values():
