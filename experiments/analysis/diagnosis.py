@@ -18,7 +18,7 @@ import pandas as pd
 
 from experiments.analysis import outcomes
 from experiments.analysis.report import format_pct, outcome_split, seed_values
-from experiments.config import SweepConfig
+from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
 from experiments.analysis.tables import Tables, ci95
 
@@ -232,7 +232,8 @@ def mechanism_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) 
 
 def init_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
     """For each pair of variants that differ only in their initializer: what changing it changes."""
-    resolved = {name: {**sweep.base, **overrides} for name, overrides in sweep.variants}
+    defaults = RunConfig().flat()
+    resolved = {name: {**defaults, **sweep.base, **overrides} for name, overrides in sweep.variants}
     s = stats.set_index("variant")
     names = [n for n in resolved if n in s.index]
     out = []
@@ -247,7 +248,7 @@ def init_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> li
             out.append(
                 f"Initializer {resolved[a]['init']} ({a}) → {resolved[b]['init']} ({b}), all else equal: final "
                 f"accuracy {_acc(ra)} → {_acc(rb)}; outcomes {ra['outcomes']} → {rb['outcomes']}; dead units at "
-                f"initialization (L1 / ... / output) {dead}; true gradient ratio first/last layer at "
+                f"initialization (hidden layer 1 / ... / output) {dead}; true gradient ratio first/last layer at "
                 f"initialization {_fmt(ra['ratio_init'])} → {_fmt(rb['ratio_init'])}."
             )
     return out

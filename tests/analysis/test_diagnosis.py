@@ -93,10 +93,11 @@ def test_mechanism_and_init_sentences():
                        "hidden layer 2 n/a (zero step or gradient), output layer 1.")
     assert mech[1].startswith("exact: no layer passes 90% dead units in any seed;") and "cosine" not in mech[1]
     init = dg.init_sentences(stats, sweep, 3)
-    assert len(init) == 1 and init[0].startswith("Initializer book (exact) → lecun_normal (exact+text_init), all else "
+    assert len(init) == 1 and init[0].startswith("Initializer he_normal (exact) → lecun_normal (exact+text_init), all else "
                                                  "equal: final accuracy 10.0% ± 1.0% → 90.0% ± 1.0%; outcomes "
                                                  "5/5 collapsed → 5/5 learned; dead units at initialization "
-                                                 "(L1 / ... / output) 20.0% → 0.0%")
+                                                 "(hidden layer 1 / ... / output) 20.0% → 0.0% / 0.0% → 0.0% / 0.0% → 0.0%; true gradient ratio "
+                                                 "first/last layer at initialization 0.5 → 0.8.")
 
 
 def test_question_config_writes_diagnosis_with_every_variant(tmp_path):
