@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments sweep|report``.
+"""Command line: ``python -m experiments sweep|report|plot``.
 
 Bad input (config, data, results folder) ends in one sentence on stderr and
 exit status 2, never a traceback; Ctrl-C keeps every finished run.
@@ -13,11 +13,12 @@ from pathlib import Path
 from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
-from experiments.analysis.build import build_outputs
+from experiments.analysis.build import build_outputs, load_tables
+from experiments.analysis.selection import SelectionError, plot_selected
 from experiments.runner import BACKENDS, plan, run_sweep
 from experiments.store import FolderLock, StoreError
 
-USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError)
+USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError, SelectionError)
 
 
 def _config_path(name: str) -> Path:
@@ -51,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
     r.add_argument("dir")
+    pl = sub.add_parser("plot", help="draw every run matching --where filters, one line each, into "
+                                     "DIR/plots/selected-<filter>/")
+    pl.add_argument("dir")
+    pl.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                    help="keep runs with this value (KEY=V1,V2: any of them); repeat to combine, e.g. "
+                         "--where activation=relu --where lr=1")
     return p
 
 
@@ -99,10 +106,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    if not (out / "runs").is_dir():
+        raise StoreError(f"{out} holds no stored runs (no {out / 'runs'} folder)")
+    paths = plot_selected(load_tables(out), args.where, out)
+    print(f"wrote {len(paths)} plots in {paths[0].parent if paths else out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return {"sweep": _sweep, "report": _report}[args.command](args)
+        return {"sweep": _sweep, "report": _report, "plot": _plot}[args.command](args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

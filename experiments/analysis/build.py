@@ -7,7 +7,7 @@ from pathlib import Path
 from experiments.analysis.diagnosis import write_diagnosis
 from experiments.analysis.plots import make_plots
 from experiments.analysis.report import write_report
-from experiments.analysis.tables import build_tables
+from experiments.analysis.tables import Tables, build_tables
 from experiments.config import SweepConfig
 from experiments.store import RunStore
 
@@ -16,11 +16,7 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
     """Tables, plots and report from the runs of ``sweep`` stored in ``out_dir``
     (all stored runs when ``sweep`` is None)."""
     out_dir = Path(out_dir)
-    store = RunStore(out_dir)
-    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
-    for run_id, why in bad.items():
-        print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
-    tables = build_tables(results.values())
+    tables = load_tables(out_dir, sweep)
     paths = tables.write(out_dir)
     paths += make_plots(tables, out_dir / "plots")
     paths.append(write_report(tables, out_dir))
@@ -29,3 +25,13 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
         if diagnosis is not None:
             paths += [diagnosis, out_dir / "diagnosis.csv"]
     return paths
+
+
+def load_tables(out_dir: str | Path, sweep: SweepConfig | None = None) -> Tables:
+    """The tables of the runs of ``sweep`` stored in ``out_dir`` (all stored runs when None);
+    unreadable run files are left out with a warning."""
+    store = RunStore(Path(out_dir))
+    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
+    for run_id, why in bad.items():
+        print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
+    return build_tables(results.values())
