@@ -16,8 +16,8 @@ Definitions (used by every table and plot of the project):
   stays level).
 - ``update_ratio``: ``lr * |dW| / |W|``, how much one step changes a layer.
 - ``act_mean``, ``act_std``: mean and std of the layer's activations.
-- ``neg_z_frac``: fraction of (probe input, unit) pre-activations below 0
-  (for ReLU: inputs on which a unit outputs 0).
+- ``nonpos_z_frac``: fraction of (probe input, unit) pre-activations at or
+  below 0 (for ReLU: where a unit outputs 0 and passes no gradient).
 - ``z_min``, ``z_p07``, ..., ``z_max``: percentiles of the layer's
   pre-activations z over all probe inputs and units (every piece of a maxout
   unit) at :data:`Z_PERCENTILES`: 0, 6.68, 15.87, 30.85, 50, 69.15, 84.13,
@@ -52,7 +52,7 @@ LAYER_METRICS = (
     "update_ratio",
     "act_mean",
     "act_std",
-    "neg_z_frac",
+    "nonpos_z_frac",
     *Z_PERCENTILES,
 )
 
@@ -99,7 +99,7 @@ def _diagnose(
     dW_exact = [np.zeros(w.shape) for w in params.W]
     dW_step = dW_exact if rule == "exact" else [np.zeros(w.shape) for w in params.W]
     passes_any = [np.zeros((K, arch.sizes[l + 1]), bool) for l in range(L)]
-    no_grad, dz_sq, a_sum, a_sq, z_neg = (np.zeros((K, L)) for _ in range(5))
+    no_grad, dz_sq, a_sum, a_sq, z_nonpos = (np.zeros((K, L)) for _ in range(5))
     z_parts: list[list[Array]] = [[] for _ in range(L)]  # (K, rows * n) per chunk, for the percentiles
     for s in range(0, P, chunk):
         x, t = X[s : s + chunk], T[s : s + chunk]
@@ -118,7 +118,7 @@ def _diagnose(
             dz = step.dz[l].reshape(K, -1).astype(np.float64)
             dz_sq[:, l] += (dz * dz).sum(axis=1)
             z_parts[l].append(zs[l].reshape(K, -1))
-            z_neg[:, l] += (z_parts[l][-1] < 0).sum(axis=1)
+            z_nonpos[:, l] += (z_parts[l][-1] <= 0).sum(axis=1)
             a = acts[l + 1].reshape(K, -1).astype(np.float64)
             a_sum[:, l] += a.sum(axis=1)
             a_sq[:, l] += (a * a).sum(axis=1)
@@ -142,7 +142,7 @@ def _diagnose(
         # E[a^2] - E[a]^2 in float64; clipped at 0 against rounding for constant layers.
         out["act_std"][:, l] = np.sqrt(np.maximum(a_sq[:, l] / (P * n) - mean * mean, 0.0))
         z = np.concatenate(z_parts[l], axis=1).astype(np.float64)  # (K, P * n * pieces)
-        out["neg_z_frac"][:, l] = z_neg[:, l] / z.shape[1]
+        out["nonpos_z_frac"][:, l] = z_nonpos[:, l] / z.shape[1]
         bands = np.percentile(z, list(Z_PERCENTILES.values()), axis=1)  # (9, K)
         for name, band in zip(Z_PERCENTILES, bands):
             out[name][:, l] = band

@@ -222,8 +222,8 @@ def test_z_percentiles_on_a_hand_checkable_layer(chunk):
     for name, q in Z_PERCENTILES.items():
         assert d[name][0, 0] == pytest.approx(19 * q / 100), name
     assert (d["z_min"][0, 0], d["z_p50"][0, 0], d["z_max"][0, 0]) == (0.0, 9.5, 19.0)
-    assert d["neg_z_frac"][0, 0] == 0.0
+    assert d["nonpos_z_frac"][0, 0] == 1 / 20  # the one z that is 0
     # The output layer: the same percentiles of its own z, recomputed with NumPy.
     zs, _ = nn.forward(arch, params, X)
     assert d["z_p84"][0, 1] == pytest.approx(np.percentile(zs[1][0], 84.13))
-    assert d["neg_z_frac"][0, 1] == pytest.approx((zs[1][0] < 0).mean())
+    assert d["nonpos_z_frac"][0, 1] == pytest.approx((zs[1][0] <= 0).mean())

@@ -55,7 +55,7 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     the last epoch), true_grad_init_L{l} / true_grad_end_L{l} (the exact
     gradient's norm), cosine_end_L{l} (cosine between step and true gradient
     at the end), dead90_L{l} (per seed, the first epoch with more than
-    :data:`DEAD_LAYER` of the layer dead, "never" if none), neg_z_end_L{l}
+    :data:`DEAD_LAYER` of the layer dead, "never" if none), nonpos_z_end_L{l}
     (share of pre-activations below 0 at the end), ratio_init
     (true_grad_init_L1 / true_grad_init_L<last>), per_seed (final accuracies
     in seed order), outcomes (the mix), split (the seeds' outcomes and values
@@ -102,7 +102,7 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
             row[f"true_grad_init_L{l}"] = pick(init, "true_grad_w_norm")
             row[f"true_grad_end_L{l}"] = pick(end, "true_grad_w_norm")
             row[f"cosine_end_L{l}"] = pick(end, "step_cosine")
-            row[f"neg_z_end_L{l}"] = pick(end, "neg_z_frac")
+            row[f"nonpos_z_end_L{l}"] = pick(end, "nonpos_z_frac")
             row[f"dead90_L{l}"] = ", ".join(
                 str(int(dead90[r, l])) if (r, l) in dead90.index else "never" for r in ordered)
         with np.errstate(all="ignore"):
@@ -213,19 +213,25 @@ def mechanism_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) 
     out = []
     for _, r in stats.iterrows():
         parts = []
-        dead = [f"{_layer(l, n_layers)} at epoch {r[f'dead90_L{l}']}" for l in range(1, n_layers + 1)
+        dead = [f"{_layer(l, n_layers)}: {r[f'dead90_L{l}']}" for l in range(1, n_layers + 1)
                 if any(e != "never" for e in str(r[f"dead90_L{l}"]).split(", "))]
         if dead:
-            parts.append(f"more than {DEAD_LAYER:.0%} of the units are dead in " + "; ".join(dead) + " (per seed)")
+            parts.append(f"first epoch with more than {DEAD_LAYER:.0%} of the units dead, per seed: " + "; ".join(dead))
         else:
             parts.append(f"no layer passes {DEAD_LAYER:.0%} dead units in any seed")
-        neg = r.get(f"neg_z_end_L{n_layers}", np.nan)
+        neg = r.get(f"nonpos_z_end_L{n_layers}", np.nan)
         if np.isfinite(neg):
-            parts.append(f"at the end {_pct(neg)} of the output pre-activations are below 0")
+            parts.append(f"at the end {_pct(neg)} of the output pre-activations are at or below 0")
         if resolved.get(r["variant"], {}).get("backprop", "exact") != "exact":
-            cos = [f"{_layer(l, n_layers)} {_fmt(r[f'cosine_end_L{l}'])}" if np.isfinite(r[f"cosine_end_L{l}"])
-                   else f"{_layer(l, n_layers)} n/a (zero step or gradient)" for l in range(1, n_layers + 1)]
-            parts.append(f"the cosine between the {STEP_NAME} and the true gradient at the end is " + ", ".join(cos))
+            cosines = [r[f"cosine_end_L{l}"] for l in range(1, n_layers + 1)]
+            if not np.isfinite(cosines).any():
+                parts.append(f"the {STEP_NAME} or the true gradient is zero in every layer at the end "
+                             "(no cosine between them)")
+            else:
+                cos = [f"{_layer(l, n_layers)} {_fmt(c)}" if np.isfinite(c) else f"{_layer(l, n_layers)} n/a (zero)"
+                       for l, c in enumerate(cosines, start=1)]
+                parts.append(f"the cosine between the {STEP_NAME} and the true gradient at the end is "
+                             + ", ".join(cos))
         out.append(f"{r['variant']}: " + "; ".join(parts) + ".")
     return out
 

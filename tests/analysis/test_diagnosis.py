@@ -18,7 +18,7 @@ def _stats(rows):
     for l in (1, 2, 3):
         base.update({f"dead_frac_L{l}": 0.0, f"dead_init_L{l}": 0.0, f"grad_init_L{l}": 1.0,
                      f"grad_end_L{l}": 1.0, f"true_grad_end_L{l}": 1.0, f"true_grad_init_L{l}": 1.0,
-                     f"cosine_end_L{l}": 1.0, f"neg_z_end_L{l}": 0.5, f"dead90_L{l}": "never, never"})
+                     f"cosine_end_L{l}": 1.0, f"nonpos_z_end_L{l}": 0.5, f"dead90_L{l}": "never, never"})
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -82,15 +82,15 @@ def test_mechanism_and_init_sentences():
                     {"name": "exact+text_init", "backprop": "exact", "init": "lecun_normal"}])
     stats = _stats([
         {"variant": "as_written", "acc_mean": 0.1, "n_changes": 0, "dead90_L3": "1, 2, never",
-         "neg_z_end_L3": 0.98, "cosine_end_L1": 0.12, "cosine_end_L2": np.nan},
+         "nonpos_z_end_L3": 0.98, "cosine_end_L1": 0.12, "cosine_end_L2": np.nan},
         {"variant": "exact", "acc_mean": 0.1, "ratio_init": 0.5, "outcomes": "5/5 collapsed", "dead_init_L1": 0.2},
         {"variant": "exact+text_init", "acc_mean": 0.9, "ratio_init": 0.8, "n_changes": 2},
     ])
     mech = dg.mechanism_sentences(stats, sweep, 3)
-    assert mech[0] == ("as_written: more than 90% of the units are dead in output layer at epoch 1, 2, never "
-                       "(per seed); at the end 98.0% of the output pre-activations are below 0; the cosine between "
-                       "the update step (book rule) and the true gradient at the end is hidden layer 1 0.12, "
-                       "hidden layer 2 n/a (zero step or gradient), output layer 1.")
+    assert mech[0] == ("as_written: first epoch with more than 90% of the units dead, per seed: output layer: "
+                       "1, 2, never; at the end 98.0% of the output pre-activations are at or below 0; the cosine "
+                       "between the update step (book rule) and the true gradient at the end is hidden layer 1 0.12, "
+                       "hidden layer 2 n/a (zero), output layer 1.")
     assert mech[1].startswith("exact: no layer passes 90% dead units in any seed;") and "cosine" not in mech[1]
     init = dg.init_sentences(stats, sweep, 3)
     assert len(init) == 1 and init[0].startswith("Initializer he_normal (exact) → lecun_normal (exact+text_init), all else "
