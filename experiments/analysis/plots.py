@@ -32,7 +32,7 @@ import textwrap
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -460,9 +460,10 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
                   "dots: each seed")
     ax.set_ylabel(f"{gcol} (other settings of the cell)" if any(a != gcol for a in tables.axes) else gcol)
     present = [n for n in outcomes.NAMES if (tables.runs["outcome"] == n).any() and n != "failed"]
-    ax.legend(handles=[plt.Line2D([], [], ls="", marker="o", color=outcomes.BY_NAME[n].color, mec="black",
-                                  label=n) for n in present],
-              title="outcome of the seed", loc="lower right", fontsize=8)
+    fig.legend(handles=[plt.Line2D([], [], ls="", marker="o", color=outcomes.BY_NAME[n].color, mec="black",
+                                   label=n) for n in present],
+               title="dot colour: outcome of the seed", loc="outside lower center", ncols=max(1, len(present)),
+               fontsize=8)
     ax.set_title(f"Final test accuracy per {'variant' if tables.axes == ['variant'] else 'cell'}, every seed\n"
                  "text: mean, then the outcomes of the seeds", fontsize=11)
     return fig
@@ -540,6 +541,11 @@ def _legend_label(label_of: Callable[[Mapping[str, Any]], str], group: Any, cell
         label += f" ({where})"
     counts = runs["outcome"].value_counts()
     return label + ": " + ", ".join(f"{int(counts[n])}/{len(runs)} {n}" for n in outcomes.NAMES if n in counts)
+
+
+def _cells_phrase(parts: Sequence[tuple[str, Any]]) -> str:
+    """``"best and worst cell"``, or ``"best cell"`` when no group has a worst one apart."""
+    return "best and worst cell" if len(parts) > 1 else "best cell"
 
 
 _WHICH_TITLE = {"best": "best cell (highest mean final accuracy)", "worst": "worst cell (lowest mean final accuracy)"}
@@ -624,9 +630,10 @@ def plot_dead_units(tables: Tables) -> Figure | None:
             ax = axs[r, k]
             # Lines that stay at 0 hide one another: name them.
             flat = [str(g) for (w, g, l), (_, c) in curves.items() if w == which and l == layer and c["hi"].max() == 0]
-            if flat:
-                ax.text(0.02, 0.97, textwrap.fill("0 throughout: " + ", ".join(flat), 60), transform=ax.transAxes,
-                        ha="left", va="top", fontsize=7, in_layout=False)
+            xlabel = "epoch (0 = at initialization)" if r == len(parts) - 1 else ""
+            if flat:  # under the panel: inside it, the text would cover lines
+                xlabel = "\n".join(filter(None, [xlabel, textwrap.fill("at 0 throughout: " + ", ".join(flat), 55)]))
+            ax.set_xlabel(xlabel, fontsize=8)
             ax.set_title(f"{layer_name(layer, n)}, {which} cells", fontsize=10)
             ax.set_ylim(-0.02 * top, top)
             ax.grid(alpha=0.3)
@@ -634,12 +641,11 @@ def plot_dead_units(tables: Tables) -> Figure | None:
         axs[r, -1].legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.02, 0.5),
                           fontsize=8, title=f"{group_noun(tables)} at its {which} cell")
     for ax in axs[-1]:
-        ax.set_xlabel("epoch (0 = at initialization)")
         ax.xaxis.get_major_locator().set_params(integer=True)
     dropped = ("\nthe softmax output layer is not shown: with cross-entropy it always passes gradient"
                if len(layers_shown) < n else "")
     fig.suptitle(
-        f"Dead units per layer during training, each {group_noun(tables)} at its best and worst cell\n"
+        f"Dead units per layer during training, each {group_noun(tables)} at its {_cells_phrase(parts)}\n"
         f"dead: passes no gradient for any probe input; line: mean over seeds, band: min to max{dropped}",
         fontsize=11,
     )
@@ -688,7 +694,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
     book = applies_book_rule(tables.runs)
     metrics = [("true_grad_w_norm", "true gradient |dL/dW|")]
     if book:
-        metrics.insert(0, ("grad_w_norm", f"{STEP_NAME} |dW|"))
+        metrics.insert(0, ("grad_w_norm", f"{STEP_NAME} |dW| (the gradient under exact)"))
     # (which cell, metric) -> line style; no two lines of a panel share layer colour and style.
     style = {("best", metrics[0][0]): "-", ("best", metrics[-1][0]): "--" if book else "-",
              ("worst", metrics[0][0]): ":", ("worst", metrics[-1][0]): "-." if book else ":"}
@@ -741,7 +747,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     what = (f"the {STEP_NAME} it applies and the true gradient" if book else "the gradient |dL/dW|")
     fig.suptitle(
-        f"Per layer: {what}, during training, each {group_noun(tables)} at its best and worst cell "
+        f"Per layer: {what}, during training, each {group_noun(tables)} at its {_cells_phrase(parts)} "
         "(mean over seeds)\nvanishing or exploding gradients are read from the true gradient",
         fontsize=11,
     )

@@ -519,7 +519,8 @@ def findings(tables: Tables, stats: pd.DataFrame | None = None) -> list[str]:
     out += _outcome_sentences(tables)
     out += _split_sentences(tables)
     out += _dead_sentences(tables)
-    out += _divergence_sentences(tables)
+    if group_column(tables) != "variant":  # a variant's outcomes above already say which diverged
+        out += _divergence_sentences(tables)
     out += _gradient_sentence(tables)
     sentence = _init_sentence(tables)
     if sentence:
