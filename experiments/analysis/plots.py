@@ -470,19 +470,25 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
 
 
 def outcome_shares(tables: Tables) -> pd.DataFrame:
-    """Runs per group, learning rate and outcome (the data of ``outcomes.png``).
+    """Runs per group (and learning rate, where some group has several) and outcome:
+    the data of ``outcomes.png`` and of the report's outcome table.
 
-    Columns: group, lr, runs, then one ``n_<outcome>`` per outcome.
+    Columns: group, lr (NaN when not split by it), runs, then one ``n_<outcome>`` per outcome.
     """
     runs = tables.runs
     columns = ["group", "lr", "runs", *outcomes.COUNT_COLUMNS]
     if runs.empty or "outcome" not in runs:
         return pd.DataFrame(columns=columns)
     gcol = group_column(tables)
-    counts = _outcome_counts(runs, [gcol, "lr"]).reset_index().rename(columns={gcol: "group"})
+    # A variant fixes its own learning rate: split by lr only where a group has several.
+    split = "lr" in runs and bool((runs.groupby(gcol)["lr"].nunique() > 1).any())
+    counts = _outcome_counts(runs, [gcol, "lr"] if split else [gcol]).reset_index().rename(columns={gcol: "group"})
+    if not split:
+        counts["lr"] = np.nan
     counts["runs"] = counts[list(outcomes.COUNT_COLUMNS)].sum(axis=1)
     order = {g: i for i, g in enumerate(group_values(tables))}
-    counts = counts.sort_values(["lr", "group"], key=lambda s: s.map(order) if s.name == "group" else s)
+    counts = counts.sort_values(["group", "lr"], key=lambda s: s.map(order) if s.name == "group" else s,
+                                kind="stable")
     return counts[columns].reset_index(drop=True)
 
 
@@ -492,7 +498,7 @@ def plot_outcomes(tables: Tables) -> Figure | None:
     if table.empty or (table["n_failed"] == table["runs"]).all():
         return None  # nothing ran: the report says so
     groups = group_values(tables)
-    lrs = sorted(table["lr"].dropna().unique()) or [np.nan]
+    lrs = sorted(table["lr"].dropna().unique()) or [np.nan]  # NaN: not split by learning rate
     fig, axs = plt.subplots(1, len(lrs), figsize=(3.1 * len(lrs) + 2.6, 1.4 + 0.36 * len(groups)),
                             sharey=True, squeeze=False, layout="constrained")
     y = np.arange(len(groups))
@@ -520,8 +526,9 @@ def plot_outcomes(tables: Tables) -> Figure | None:
     axs[0, 0].invert_yaxis()
     handles = [Patch(color=outcomes.BY_NAME[n].color, label=n) for n in outcomes.NAMES]
     fig.legend(handles=handles, title="outcome", loc="outside right center", fontsize=9)
-    fig.suptitle(f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled), "
-                 "per learning rate\nnumbers: runs in the segment; outcomes as defined in the README", fontsize=11)
+    per_lr = ", per learning rate" if len(lrs) > 1 or not pd.isna(lrs[0]) else ""
+    fig.suptitle(f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled)"
+                 f"{per_lr}\nnumbers: runs in the segment; outcomes as defined in the README", fontsize=11)
     return fig
 
 

@@ -35,6 +35,7 @@ from experiments.analysis.plots import (
     group_values,
     layer_name,
     n_layers,
+    outcome_shares,
     summary_with_group,
 )
 from experiments.analysis import outcomes
@@ -408,33 +409,9 @@ def _divergence_sentences(tables: Tables) -> list[str]:
     return out
 
 
-def outcomes_by_lr(tables: Tables) -> pd.DataFrame:
-    """Runs per group (and learning rate, where a group has several) and outcome.
-
-    Columns: group, lr (NaN when not split), runs, then ``n_<outcome>``.
-    """
-    runs = tables.runs
-    columns = ["group", "lr", "runs", *outcomes.COUNT_COLUMNS]
-    if runs.empty or "outcome" not in runs:
-        return pd.DataFrame(columns=columns)
-    gcol = group_column(tables)
-    split = "lr" in runs and bool((runs.groupby(gcol)["lr"].nunique() > 1).any())
-    keys = [gcol, "lr"] if split else [gcol]
-    rows = []
-    for key, part in runs.groupby(keys, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        counts = outcome_counts(part)
-        rows.append({"group": key[0], "lr": key[1] if split else np.nan, "runs": len(part),
-                     **{outcomes.count_column(n): counts[n] for n in outcomes.NAMES}})
-    order = {g: i for i, g in enumerate(group_values(tables))}
-    table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values(["group", "lr"], key=lambda s: s.map(order) if s.name == "group" else s,
-                             kind="stable").reset_index(drop=True)
-
-
 def _outcome_sentences(tables: Tables) -> list[str]:
     """One sentence per group that has runs that did not learn: where and how they failed."""
-    table = outcomes_by_lr(tables)
+    table = outcome_shares(tables)
     if table.empty:
         return []
     total = outcome_counts(tables.runs)
@@ -593,7 +570,7 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
 
 
 def _outcomes_section(tables: Tables) -> list[str]:
-    table = outcomes_by_lr(tables)
+    table = outcome_shares(tables)
     lines = ["Each run's outcome is the first of these whose rule holds (`outcome` in `runs.csv`, "
              "`n_<outcome>` in `summary.csv`):", "", outcomes.markdown_table(), ""]
     if table.empty:

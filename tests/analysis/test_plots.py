@@ -222,3 +222,16 @@ def test_dead_init_vs_end_uses_runs_that_finished():
     assert relu1["init"] == pytest.approx(0.02)
     assert relu1["end"] == pytest.approx((0.3 * 4 + 0.02 * 4) / 8)  # the diverged run is left out
     assert sorted(table["layer"].unique()) == [1, 2]  # hidden layers only
+
+
+def test_outcome_shares_split_by_lr_only_where_a_group_has_several():
+    grid = plots.outcome_shares(build_tables(grid_results()))
+    relu_1 = grid[(grid["group"] == "relu") & (grid["lr"] == 1.0)].iloc[0]
+    assert (relu_1["runs"], relu_1["n_diverged"], relu_1["n_learned"]) == (5, 1, 4)
+    assert set(grid["lr"]) == {0.1, 1.0}
+    variants = plots.outcome_shares(build_tables(
+        [make_result(lr=lr, variant=name, seed=s, final_acc=acc) for name, lr, acc in
+         (("slow", 0.01, 0.1), ("fast", 0.1, 0.9)) for s in (0, 1)]))
+    assert variants["lr"].isna().all()  # each variant fixes its own lr
+    assert variants.set_index("group")[["n_collapsed", "n_learned"]].to_dict("index") == {
+        "slow": {"n_collapsed": 2, "n_learned": 0}, "fast": {"n_collapsed": 0, "n_learned": 2}}
