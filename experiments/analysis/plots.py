@@ -238,9 +238,34 @@ def n_layers(tables: Tables) -> int:
     return len(cols) or 3
 
 
-def layer_name(layer: int, n: int) -> str:
-    """``"hidden layer 1"`` ... ``"output layer"`` for layer numbers 1..n."""
-    return "output layer" if layer == n else f"hidden layer {layer}"
+def layer_name(layer: int, n: int, depths: Iterable[int] = ()) -> str:
+    """``"hidden layer 1"`` ... ``"output layer"`` for layer numbers 1..n.
+
+    ``depths``: the numbers of weight layers of the runs shown, when they
+    differ (``hidden`` as an axis of different lengths): then a layer that is
+    the output of some nets and hidden in others says so.
+    """
+    depths = sorted(set(depths)) or [n]
+    if len(depths) == 1:
+        return "output layer" if layer == depths[0] else f"hidden layer {layer}"
+    if layer < depths[0]:
+        return f"hidden layer {layer}"
+    if layer in depths:
+        deeper = " (hidden in the deeper ones)" if layer < depths[-1] else ""
+        return f"layer {layer}: output of the {layer}-layer nets{deeper}"
+    return f"layer {layer}: hidden, deeper nets only"
+
+
+def run_depths(tables: Tables) -> list[int]:
+    """The numbers of weight layers among the runs (``hidden`` ``"32-32"``: 3)."""
+    if "hidden" not in tables.runs or tables.runs.empty:
+        return []
+    return sorted({str(h).count("-") + 2 for h in tables.runs["hidden"].dropna().unique()})
+
+
+def layer_label(tables: Tables, layer: int) -> str:
+    """:func:`layer_name` of ``layer`` for the runs of ``tables``."""
+    return layer_name(layer, n_layers(tables), run_depths(tables))
 
 
 def epoch_curve(
@@ -641,7 +666,7 @@ def plot_dead_units(tables: Tables) -> Figure | None:
             if flat:  # under the panel: inside it, the text would cover lines
                 xlabel = "\n".join(filter(None, [xlabel, textwrap.fill("at 0 throughout: " + ", ".join(flat), 55)]))
             ax.set_xlabel(xlabel, fontsize=8)
-            ax.set_title(f"{layer_name(layer, n)}, {which} cells", fontsize=10)
+            ax.set_title(f"{layer_label(tables, layer)}, {which} cells", fontsize=10)
             ax.set_ylim(-0.02 * top, top)
             ax.grid(alpha=0.3)
         axs[r, 0].set_ylabel("dead units (fraction of the layer)")
@@ -746,7 +771,7 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
         ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in axs[:, 0]:
         ax.set_ylabel("Frobenius norm (log scale)")
-    handles = [Patch(color=layer_colors[l - 1], label=layer_name(l, n)) for l in range(1, n + 1)]
+    handles = [Patch(color=layer_colors[l - 1], label=layer_label(tables, l)) for l in range(1, n + 1)]
     handles += [plt.Line2D([], [], color="black", ls=style[w, m], label=f"{text}, {w} cell")
                 for w, _ in parts for m, text in metrics]
     if has_zero:
@@ -818,8 +843,8 @@ def plot_dead_init_vs_trained(tables: Tables) -> Figure | None:
     handles = []
     for layer in layers:
         c = layer_colors[layer - 1]
-        handles += [Patch(facecolor=c, alpha=0.45, hatch="//", edgecolor="black", label=f"{layer_name(layer, n)}, at init"),
-                    Patch(facecolor=c, edgecolor="black", label=f"{layer_name(layer, n)}, at the end")]
+        handles += [Patch(facecolor=c, alpha=0.45, hatch="//", edgecolor="black", label=f"{layer_label(tables, layer)}, at init"),
+                    Patch(facecolor=c, edgecolor="black", label=f"{layer_label(tables, layer)}, at the end")]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     ax.set_title(
         f"Dead hidden units at initialization (hatched) vs after training (solid)\n"

@@ -33,7 +33,7 @@ from experiments.analysis.plots import (
     group_noun,
     group_runs,
     group_values,
-    layer_name,
+    layer_label,
     n_layers,
     outcome_shares,
     summary_with_group,
@@ -386,7 +386,7 @@ def _dead_sentences(tables: Tables, threshold: float = DEAD_THRESHOLD) -> list[s
                 origin = f"mostly dead from the start: {format_pct(r.dead_init)} at initialization"
             else:
                 origin = f"they died during training: {format_pct(r.dead_init)} at initialization"
-            parts.append(f"{layer_name(r.layer, n)} ({format_pct(r.dead_end)}{where}; {origin})")
+            parts.append(f"{layer_label(tables, r.layer)} ({format_pct(r.dead_end)}{where}; {origin})")
         out.append(f"{g} ends training with more than {format_pct(threshold)} dead units in {_join(parts)}.")
     return out
 
@@ -448,7 +448,7 @@ def _gradient_sentence(tables: Tables) -> list[str]:
         return []
     n = n_layers(tables)
     parts = [f"{r:.2g} for {g}" for g, r in ratio.sort_values().items()]
-    out = [f"At initialization, the true gradient norm of hidden layer 1 relative to the {layer_name(n, n)} "
+    out = [f"At initialization, the true gradient norm of hidden layer 1 relative to the {layer_label(tables, n)} "
            f"(geometric mean over runs) is {_join(parts)}."]
     vanishing = [str(g) for g, r in ratio.items() if r < VANISHING_RATIO]
     exploding = [str(g) for g, r in ratio.items() if r > EXPLODING_RATIO]

@@ -32,7 +32,7 @@ from experiments.analysis.plots import (
     _save,
     applies_book_rule,
     format_value,
-    layer_name,
+    layer_label,
     n_layers,
     plt,
 )
@@ -181,7 +181,7 @@ def plot_dead(tables: Tables, title: str) -> Figure:
             c = _per_run(tables.layers, r, "dead_frac", layer)
             ax.plot(c.index, c.to_numpy(), color=styles[r][0], ls=styles[r][1], lw=2,
                     marker="o" if len(c) == 1 else None)
-        ax.set_title(layer_name(layer, n), fontsize=10)
+        ax.set_title(layer_label(tables, layer), fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("epoch (0 = at initialization)")
         ax.grid(alpha=0.3)
@@ -218,7 +218,7 @@ def plot_gradients(tables: Tables, title: str) -> Figure:
             ax.set_yscale("log")
             _plain_log_labels(ax)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{layer_name(l, n)}: {text}", fontsize=10)
+            ax.set_title(f"{layer_label(tables, l)}: {text}", fontsize=10)
             if zero:
                 ax.axhline(floor, color="#888888", lw=0.6, ls=(0, (1, 3)))
                 ax.text(0.01, floor, "0", transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=8)
@@ -254,7 +254,7 @@ def plot_bands(tables: Tables, title: str) -> Figure | None:
             ax.plot(part.index, part["z_p50"], color="#08306b", lw=1.5)
             ax.axhline(0.0, color="#d62728", lw=0.8, ls="--")
             ax.grid(alpha=0.3)
-            ax.set_title(f"{layer_name(l, n)}", fontsize=9)
+            ax.set_title(f"{layer_label(tables, l)}", fontsize=9)
         axs[i, 0].set_ylabel(labels[r].replace(": ", "\n"), fontsize=8)
     for ax in axs[-1]:
         ax.set_xlabel("epoch (0 = at initialization)")

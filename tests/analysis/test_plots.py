@@ -7,6 +7,7 @@ same builders.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 
 import nn
+from experiments import config as cfg
 from experiments.analysis import plots
+from experiments.runner import run_sweep
 from experiments.config import RunConfig
 from experiments.analysis.tables import build_tables
 
@@ -235,3 +238,22 @@ def test_outcome_shares_split_by_lr_only_where_a_group_has_several():
     assert variants["lr"].isna().all()  # each variant fixes its own lr
     assert variants.set_index("group")[["n_collapsed", "n_learned"]].to_dict("index") == {
         "slow": {"n_collapsed": 2, "n_learned": 0}, "fast": {"n_collapsed": 0, "n_learned": 2}}
+
+
+def test_layer_names_whatever_the_depth(tmp_path):
+    assert [plots.layer_name(l, 3) for l in (1, 2, 3)] == ["hidden layer 1", "hidden layer 2", "output layer"]
+    assert [plots.layer_name(l, 2) for l in (1, 2)] == ["hidden layer 1", "output layer"]
+    # Depths mixed in one sweep: layer 2 is an output for some nets, hidden for others.
+    assert [plots.layer_name(l, 3, [2, 3]) for l in (1, 2, 3)] == [
+        "hidden layer 1", "layer 2: output of the 2-layer nets (hidden in the deeper ones)",
+        "layer 3: output of the 3-layer nets"]
+    # hidden=32: one hidden layer, then the output layer; nothing calls it "hidden layer 2".
+    sweep = cfg.parse_set(cfg.load(cfg.CONFIG_DIR / "default.yaml"),
+                          ["hidden=32", "activations=relu", "inits=he_normal", "lrs=0.1", "seeds=0",
+                           "epochs=1", "train_size=100", "test_size=50", "probe_size=16", "dtype=float64"])
+    run_sweep(sweep, tmp_path, jobs=1, progress=False)
+    tables = build_tables(json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))
+    assert plots.run_depths(tables) == [2] and plots.n_layers(tables) == 2
+    assert plots.layer_label(tables, 2) == "output layer"
+    text = (tmp_path / "report.md").read_text()
+    assert "relative to the output layer" in text and "hidden layer 2" not in text
