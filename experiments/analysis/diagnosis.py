@@ -54,9 +54,10 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     grad_end_L{l} (the applied step's Frobenius norm |dW| at epoch 0 and at
     the last epoch), true_grad_init_L{l} / true_grad_end_L{l} (the exact
     gradient's norm), cosine_end_L{l} (cosine between step and true gradient
-    at the end), dead90_L{l} (per seed, the first epoch with more than
-    :data:`DEAD_LAYER` of the layer dead, "never" if none), nonpos_z_end_L{l}
-    (share of pre-activations below 0 at the end), ratio_init
+    at the end, runs that did not diverge), dead90_L{l} (per seed, the first
+    epoch with more than :data:`DEAD_LAYER` of the layer dead, "never" if
+    none), nonpos_z_end_L{l} (share of pre-activations at or below 0 at the
+    end, runs that did not diverge), n_settled (those runs), ratio_init
     (true_grad_init_L1 / true_grad_init_L<last>), per_seed (final accuracies
     in seed order), outcomes (the mix), split (the seeds' outcomes and values
     when they differ, else empty), and ``n_<outcome>``.
@@ -67,8 +68,11 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     lay = layers.assign(last=layers["run_id"].map(ends))
     at_init = lay[lay["epoch"] == 0]
     at_end = lay[lay["epoch"] == lay["last"]]
-    # (run, layer) -> first epoch with more than DEAD_LAYER of its units dead
-    dead90 = lay[lay["dead_frac"] > DEAD_LAYER].groupby(["run_id", "layer"])["epoch"].min()
+    # (run, layer) -> first epoch with more than DEAD_LAYER of its units dead; the
+    # epoch a run diverged is left out (its diagnostics are of non-finite weights).
+    diverged_at = runs.set_index("run_id")["diverged_epoch"]
+    finite = lay["epoch"] != lay["run_id"].map(diverged_at)
+    dead90 = lay[finite & (lay["dead_frac"] > DEAD_LAYER)].groupby(["run_id", "layer"])["epoch"].min()
     rows = []
     for name, overrides in sweep.variants:
         mine = runs[runs["variant"] == name]
@@ -92,7 +96,10 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
         row.update(per_seed=seed_values(mine), outcomes=outcomes.mix_text(counts), split=outcome_split(done) or "")
         init = at_init[at_init["run_id"].isin(ids)].groupby("layer")
         end = at_end[at_end["run_id"].isin(ids)].groupby("layer")
+        # The state a network ended in: only runs that did not diverge have one.
+        settled = at_end[at_end["run_id"].isin(set(done.loc[done["status"] == "ok", "run_id"]))].groupby("layer")
         ordered = done.sort_values("seed", kind="stable")["run_id"]
+        row["n_settled"] = int((done["status"] == "ok").sum())
         for l in range(1, n_layers + 1):
             pick = lambda g, col: g[col].mean().get(l, np.nan) if col in lay else np.nan  # noqa: E731
             row[f"dead_frac_L{l}"] = pick(end, "dead_frac")
@@ -101,14 +108,20 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
             row[f"grad_end_L{l}"] = pick(end, "grad_w_norm")
             row[f"true_grad_init_L{l}"] = pick(init, "true_grad_w_norm")
             row[f"true_grad_end_L{l}"] = pick(end, "true_grad_w_norm")
-            row[f"cosine_end_L{l}"] = pick(end, "step_cosine")
-            row[f"nonpos_z_end_L{l}"] = pick(end, "nonpos_z_frac")
-            row[f"dead90_L{l}"] = ", ".join(
-                str(int(dead90[r, l])) if (r, l) in dead90.index else "never" for r in ordered)
+            row[f"cosine_end_L{l}"] = pick(settled, "step_cosine")
+            row[f"nonpos_z_end_L{l}"] = pick(settled, "nonpos_z_frac")
+            row[f"dead90_L{l}"] = ", ".join(_dead_epoch(dead90, r, l, diverged_at.get(r)) for r in ordered)
         with np.errstate(all="ignore"):
             row["ratio_init"] = row["true_grad_init_L1"] / row[f"true_grad_init_L{n_layers}"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _dead_epoch(dead90: pd.Series, run_id: str, layer: int, diverged: Any) -> str:
+    """``"3"``, ``"never"`` or ``"never (diverged at 2)"``: when a run's layer first passed the threshold."""
+    if (run_id, layer) in dead90.index:
+        return str(int(dead90[run_id, layer]))
+    return "never" if pd.isna(diverged) else f"never (diverged at {int(diverged)})"
 
 
 def baseline_name(sweep: SweepConfig) -> str | None:
@@ -214,11 +227,15 @@ def mechanism_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) 
     for _, r in stats.iterrows():
         parts = []
         dead = [f"{_layer(l, n_layers)}: {r[f'dead90_L{l}']}" for l in range(1, n_layers + 1)
-                if any(e != "never" for e in str(r[f"dead90_L{l}"]).split(", "))]
+                if any(not e.startswith("never") for e in str(r[f"dead90_L{l}"]).split(", "))]
         if dead:
             parts.append(f"first epoch with more than {DEAD_LAYER:.0%} of the units dead, per seed: " + "; ".join(dead))
         else:
             parts.append(f"no layer passes {DEAD_LAYER:.0%} dead units in any seed")
+        if r.get("n_settled", 1) == 0:
+            out.append(f"{r['variant']}: " + "; ".join(parts) + "; every seed diverged, so no network has an end "
+                       "state to measure.")
+            continue
         neg = r.get(f"nonpos_z_end_L{n_layers}", np.nan)
         if np.isfinite(neg):
             parts.append(f"at the end {_pct(neg)} of the output pre-activations are at or below 0")
