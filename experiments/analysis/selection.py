@@ -13,6 +13,7 @@ filters must all hold. Keys are the config columns of ``runs.csv`` plus
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -199,7 +200,7 @@ def plot_gradients(tables: Tables, title: str) -> Figure:
     n = n_layers(tables)
     metrics = [("true_grad_w_norm", "true gradient |dL/dW|")]
     if applies_book_rule(tables.runs):
-        metrics.append(("grad_w_norm", f"{STEP_NAME} |dW|"))
+        metrics.append(("grad_w_norm", f"{STEP_NAME} |dW| (under exact: the gradient)"))
     series = {(r, m, l): _per_run(tables.layers, r, m, l) for r in ids for m, _ in metrics for l in range(1, n + 1)}
     floor = _log_floor(c for c in series.values() if not c.empty)
     fig, axs = plt.subplots(n, len(metrics), figsize=(5.2 * len(metrics) + 4.0, 2.8 * n + 1.0), sharex=True,
@@ -255,7 +256,7 @@ def plot_bands(tables: Tables, title: str) -> Figure | None:
             ax.axhline(0.0, color="#d62728", lw=0.8, ls="--")
             ax.grid(alpha=0.3)
             ax.set_title(f"{layer_label(tables, l)}", fontsize=9)
-        axs[i, 0].set_ylabel(labels[r].replace(": ", "\n"), fontsize=8)
+        axs[i, 0].set_ylabel(textwrap.fill(labels[r], 30), fontsize=7)
     for ax in axs[-1]:
         ax.set_xlabel("epoch (0 = at initialization)")
     handles = [Patch(color="#1f77b4", alpha=a, label=f"{lo[2:]} to {hi[2:]} percentile".replace("min", "0")
