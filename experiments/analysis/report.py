@@ -404,8 +404,13 @@ def _divergence_sentences(tables: Tables) -> list[str]:
     stable = [str(g) for g in group_values(tables) if g not in set(table["group"])
               and (group_runs(tables, g)["status"] != "failed").any()]
     if stable:
-        out.append(f"No run of {_join(stable)} diverged." if len(stable) < len(group_values(tables))
-                   else f"No run of any {noun} diverged.")
+        text = (f"No run of {_join(stable)} diverged" if len(stable) < len(group_values(tables))
+                else f"No run of any {noun} diverged")
+        # Not diverging is not learning: say where the other failures are.
+        failing = [g for g in stable if (group_runs(tables, g)["outcome"].isin(outcomes.FAILURES)).any()]
+        if failing:
+            text += f" (NaN/inf); {_join(failing)} failed otherwise, as the outcomes above say"
+        out.append(text + ".")
     return out
 
 

@@ -211,3 +211,12 @@ def test_variant_reports_have_no_initializer_finding():
     assert "init" in tables.axes  # it varies, but only between variants
     assert report.best_init_by_group(tables).empty
     assert not any("initializer" in s for s in report.findings(tables))
+
+
+def test_not_diverged_is_not_called_healthy():
+    results = [make_result("relu", seed=s, final_acc=0.1, status="diverged", diverged_epoch=2) for s in (0, 1)]
+    results += [make_result("tanh", seed=s, final_acc=0.1) for s in (0, 1)]  # collapsed, finite
+    results += [make_result("sigmoid", seed=s, final_acc=0.9) for s in (0, 1)]
+    sentences = report.findings(build_tables(results))
+    assert ("No run of sigmoid and tanh diverged (NaN/inf); tanh failed otherwise, as the outcomes above say."
+            in sentences)
