@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments sweep|report|compare|check``.
+"""Command line: ``python -m experiments sweep|report|plot|compare|check``.
 
 Bad input (config, data, results folder) ends in one sentence on stderr and
 exit status 2, never a traceback; Ctrl-C or SIGTERM keeps every finished run.
@@ -18,12 +18,13 @@ from experiments import check
 from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
-from experiments.analysis.build import build_outputs
-from experiments.analysis.compare import compare, load_tables, write_comparison
+from experiments.analysis.build import build_outputs, load_tables
+from experiments.analysis.compare import compare, write_comparison
+from experiments.analysis.selection import SelectionError, plot_selected
 from experiments.runner import BACKENDS, plan, run_sweep
 from experiments.store import FolderLock, StoreError
 
-USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError)
+USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError, SelectionError)
 # A sweep of more runs than this asks for --yes: at about 0.05 s per run on
 # 2 cores, 10,000 runs are most of an hour, a typo in an axis easily 100 times that.
 LARGE_SWEEP = 10_000
@@ -77,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
     r.add_argument("dir")
+    pl = sub.add_parser("plot", help="draw every run matching --where filters, one line each, into "
+                                     "DIR/plots/selected-<filter>/")
+    pl.add_argument("dir")
+    pl.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                    help="keep runs with this value (KEY=V1,V2: any of them); repeat to combine, e.g. "
+                         "--where activation=relu --where lr=1")
     check.add_parser(sub)
     c = sub.add_parser("compare", help="compare the cells two sweeps share: compare.md, compare.csv, compare.html")
     c.add_argument("dir_a", metavar="DIR_A")
@@ -174,13 +181,22 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    if not (out / "runs").is_dir():
+        raise StoreError(f"{out} holds no stored runs (no {out / 'runs'} folder)")
+    paths = plot_selected(load_tables(out), args.where, out)
+    print(f"wrote {len(paths)} plots in {paths[0].parent if paths else out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     args.argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        rc = {"sweep": _sweep, "report": _report, "check": check.run, "compare": _compare}[args.command](args)
+        rc = {"sweep": _sweep, "report": _report, "plot": _plot, "check": check.run, "compare": _compare}[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is seen here and not at exit
         return rc
     except BrokenPipeError:  # `... --dry-run | head`: the reader has all it wanted

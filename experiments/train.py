@@ -79,6 +79,7 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
 
     A result holds ``run_id``, ``config`` (the flat config), ``status``
     (``ok`` or ``diverged``), ``diverged_epoch``, ``epochs_done``, ``sizes``,
+    ``class_counts`` (``train`` and ``test``: samples per class),
     ``seconds`` (the group's wall time divided by its size), ``epochs`` (one
     dict per evaluated epoch, 0 = at initialization) and ``layers`` (one dict
     per epoch and weight layer, metrics of :data:`nn.LAYER_METRICS`).
@@ -143,6 +144,9 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
         record(epoch, *nn.train_epoch(arch, params, X, T, order, lr, first.batch_size, first.backprop, data.y_train))
 
     seconds = (time.perf_counter() - start) / K
+    # What chance and a constant prediction achieve (analysis/outcomes.py).
+    class_counts = {"train": np.bincount(data.y_train, minlength=data.n_classes).tolist(),
+                    "test": np.bincount(data.y_test, minlength=data.n_classes).tolist()}
     return [
         {
             "run_id": run.run_id,
@@ -152,6 +156,7 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
             "diverged_epoch": diverged_epoch[k],
             "epochs_done": epochs_done[k],
             "sizes": list(arch.sizes),
+            "class_counts": class_counts,
             "seconds": seconds,
             "epochs": epoch_rows[k],
             "layers": layer_rows[k],

@@ -16,6 +16,14 @@ Definitions (used by every table and plot of the project):
   stays level).
 - ``update_ratio``: ``lr * |dW| / |W|``, how much one step changes a layer.
 - ``act_mean``, ``act_std``: mean and std of the layer's activations.
+- ``nonpos_z_frac``: fraction of (probe input, unit) pre-activations at or
+  below 0 (for ReLU: where a unit outputs 0 and passes no gradient).
+- ``z_min``, ``z_p07``, ..., ``z_max``: percentiles of the layer's
+  pre-activations z over all probe inputs and units (every piece of a maxout
+  unit) at :data:`Z_PERCENTILES`: 0, 6.68, 15.87, 30.85, 50, 69.15, 84.13,
+  93.32, 100, the normal distribution's -inf, -1.5, -1, -0.5, 0, 0.5, 1, 1.5
+  and +inf sigma (the bands of TensorBoard's distribution view). An output
+  layer of ReLUs pushed below zero shows as ``z_max < 0``.
 """
 from __future__ import annotations
 
@@ -26,6 +34,12 @@ from .network import Architecture, Params, backward, chunk_rows, forward
 Array = np.ndarray
 
 DEAD_TOL = 1e-8
+
+# Column name -> percentile of the pre-activations (see the module docstring).
+Z_PERCENTILES = {
+    "z_min": 0.0, "z_p07": 6.68, "z_p16": 15.87, "z_p31": 30.85, "z_p50": 50.0,
+    "z_p69": 69.15, "z_p84": 84.13, "z_p93": 93.32, "z_max": 100.0,
+}
 
 LAYER_METRICS = (
     "dead_units",
@@ -38,6 +52,8 @@ LAYER_METRICS = (
     "update_ratio",
     "act_mean",
     "act_std",
+    "nonpos_z_frac",
+    *Z_PERCENTILES,
 )
 
 
@@ -83,7 +99,8 @@ def _diagnose(
     dW_exact = [np.zeros(w.shape) for w in params.W]
     dW_step = dW_exact if rule == "exact" else [np.zeros(w.shape) for w in params.W]
     passes_any = [np.zeros((K, arch.sizes[l + 1]), bool) for l in range(L)]
-    no_grad, dz_sq, a_sum, a_sq = (np.zeros((K, L)) for _ in range(4))
+    no_grad, dz_sq, a_sum, a_sq, z_nonpos = (np.zeros((K, L)) for _ in range(5))
+    z_parts: list[list[Array]] = [[] for _ in range(L)]  # (K, rows * n) per chunk, for the percentiles
     for s in range(0, P, chunk):
         x, t = X[s : s + chunk], T[s : s + chunk]
         weight = len(x) / P  # dW of a chunk is the mean over its rows
@@ -100,6 +117,8 @@ def _diagnose(
             no_grad[:, l] += (~passes).reshape(K, -1).sum(axis=1)
             dz = step.dz[l].reshape(K, -1).astype(np.float64)
             dz_sq[:, l] += (dz * dz).sum(axis=1)
+            z_parts[l].append(zs[l].reshape(K, -1))
+            z_nonpos[:, l] += (z_parts[l][-1] <= 0).sum(axis=1)
             a = acts[l + 1].reshape(K, -1).astype(np.float64)
             a_sum[:, l] += a.sum(axis=1)
             a_sq[:, l] += (a * a).sum(axis=1)
@@ -122,4 +141,9 @@ def _diagnose(
         out["act_mean"][:, l] = mean
         # E[a^2] - E[a]^2 in float64; clipped at 0 against rounding for constant layers.
         out["act_std"][:, l] = np.sqrt(np.maximum(a_sq[:, l] / (P * n) - mean * mean, 0.0))
+        z = np.concatenate(z_parts[l], axis=1).astype(np.float64)  # (K, P * n * pieces)
+        out["nonpos_z_frac"][:, l] = z_nonpos[:, l] / z.shape[1]
+        bands = np.percentile(z, list(Z_PERCENTILES.values()), axis=1)  # (9, K)
+        for name, band in zip(Z_PERCENTILES, bands):
+            out[name][:, l] = band
     return out

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nn
+from nn.diagnostics import Z_PERCENTILES
 
 SIZES = (4, 6, 5, 3)
 KILL = -1e3  # a bias this negative keeps z < 0 for every probe input
@@ -201,3 +202,28 @@ def test_chunked_probe_equals_one_piece(activation, rule):
         parts = nn.diagnose(arch, params, X, T, lr, rule, chunk=chunk)
         for name in nn.LAYER_METRICS:
             np.testing.assert_allclose(parts[name], whole[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+# --- pre-activation percentiles ------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_z_percentiles_on_a_hand_checkable_layer(chunk):
+    # One input x in 0..4, four hidden units z_j = 4 x + j: the 20 values 0..19,
+    # whose q-th percentile (linear interpolation) is 19 q / 100.
+    arch = nn.Architecture((1, 4, 2), activation="relu", bias=True)
+    params = _params(arch, K=1)
+    params.W[0][0] = 4.0
+    params.b[0][0, 0] = np.arange(4.0)
+    X = np.arange(5.0)[:, None]
+    T = np.eye(2)[[0, 1, 0, 1, 0]]
+    d = nn.diagnose(arch, params, X, T, np.full(1, 0.1), chunk=chunk)
+    assert list(Z_PERCENTILES) == ["z_min", "z_p07", "z_p16", "z_p31", "z_p50", "z_p69", "z_p84", "z_p93", "z_max"]
+    for name, q in Z_PERCENTILES.items():
+        assert d[name][0, 0] == pytest.approx(19 * q / 100), name
+    assert (d["z_min"][0, 0], d["z_p50"][0, 0], d["z_max"][0, 0]) == (0.0, 9.5, 19.0)
+    assert d["nonpos_z_frac"][0, 0] == 1 / 20  # the one z that is 0
+    # The output layer: the same percentiles of its own z, recomputed with NumPy.
+    zs, _ = nn.forward(arch, params, X)
+    assert d["z_p84"][0, 1] == pytest.approx(np.percentile(zs[1][0], 84.13))
+    assert d["nonpos_z_frac"][0, 1] == pytest.approx((zs[1][0] <= 0).mean())

@@ -8,20 +8,16 @@ from experiments.analysis.dashboard import write_dashboard
 from experiments.analysis.diagnosis import write_diagnosis
 from experiments.analysis.plots import make_plots
 from experiments.analysis.report import write_report
-from experiments.analysis.tables import build_tables
+from experiments.analysis.tables import Tables, build_tables
 from experiments.config import SweepConfig
-from experiments.store import RunStore
+from experiments.store import RunStore, StoreError
 
 
 def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list[Path]:
     """Tables, plots, reports and report.html from the runs of ``sweep`` stored in ``out_dir``
     (all stored runs when ``sweep`` is None)."""
     out_dir = Path(out_dir)
-    store = RunStore(out_dir)
-    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
-    for run_id, why in bad.items():
-        print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
-    tables = build_tables(results.values())
+    tables = load_tables(out_dir, sweep)
     paths = tables.write(out_dir)
     paths += make_plots(tables, out_dir / "plots")
     paths.append(write_report(tables, out_dir))
@@ -31,3 +27,18 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list
             paths += [diagnosis, out_dir / "diagnosis.csv"]
     paths.append(write_dashboard(tables, out_dir, sweep.name if sweep is not None else None))  # reads the .md files
     return paths
+
+
+def load_tables(out_dir: str | Path, sweep: SweepConfig | None = None) -> Tables:
+    """The tables of the runs of ``sweep`` stored in ``out_dir`` (all stored runs when None);
+    unreadable run files are left out with a warning. A folder without stored runs is a StoreError."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "runs").is_dir():
+        raise StoreError(f"{out_dir} holds no stored runs (no {out_dir / 'runs'} folder)")
+    store = RunStore(out_dir)
+    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
+    for run_id, why in bad.items():
+        print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
+    if not results:
+        raise StoreError(f"{out_dir / 'runs'} holds no readable run")
+    return build_tables(results.values())

@@ -33,8 +33,8 @@ from scipy.special import stdtrit
 from experiments.analysis.dashboard_views import outcome_column
 from experiments.analysis.page import packed_plotly, write_page
 from experiments.analysis.plots import format_value
-from experiments.analysis.tables import CONFIG_COLUMNS, Tables, build_tables
-from experiments.store import RunStore, StoreError, atomic_write_text
+from experiments.analysis.tables import CONFIG_COLUMNS, Tables
+from experiments.store import atomic_write_text
 
 # Columns of compare.csv after the cell's keys.
 RESULT_COLUMNS = ["n_a", "n_b", "acc_a", "acc_b", "diff", "ci_low", "ci_high", "interval", "n_pairs",
@@ -66,17 +66,6 @@ class Comparison:
     only_a: int  # cells of A that B did not run
     only_b: int
     outcome: str  # "outcome" or "status"
-
-
-def load_tables(out_dir: str | Path) -> Tables:
-    """The tables of a results folder, from its stored runs."""
-    out_dir = Path(out_dir)
-    if not (out_dir / "runs").is_dir():
-        raise StoreError(f"{out_dir} holds no stored runs (no {out_dir / 'runs'} folder)")
-    results, _bad = RunStore(out_dir).load()
-    if not results:
-        raise StoreError(f"{out_dir / 'runs'} holds no readable run")
-    return build_tables(results.values())
 
 
 def _values(runs: pd.DataFrame, key: str) -> tuple[Any, ...]:

@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 import nn
+from experiments.analysis import outcomes
 from experiments.analysis.plots import best_cells, format_value, group_column, n_layers
 from experiments.analysis.tables import Tables
 
-# Display order of outcomes (issue 9 defines them); values not listed go last, by name.
-OUTCOME_ORDER = ("learned", "partial", "unstable", "collapsed", "exploded", "diverged", "failed")
+# Display order of outcomes: best first, the reverse of the order their rules are tried in.
+OUTCOME_ORDER = tuple(reversed(outcomes.NAMES))
 STATUS_ORDER = ("ok", "diverged", "failed")
 # Pre-activation percentiles of layers.csv, when the tables have them:
 # the outer band, the inner band and the median line of the bands view.

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.config import SweepConfig
+from experiments.analysis import outcomes
+from experiments.analysis.report import format_pct, outcome_split, seed_values
+from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
 from experiments.analysis.tables import Tables, ci95
 
@@ -26,6 +28,9 @@ VANISHING_RATIO = 0.1
 CLAIM_ACTIVATIONS = ("relu", "sigmoid", "tanh")
 # Best-epoch minus final accuracy from which a variant "learned, then lost it".
 COLLAPSE_DROP = 0.2
+# A layer counts as dead once this fraction of its units is dead (the mechanism sentences).
+DEAD_LAYER = 0.9
+STEP_NAME = "update step (book rule)"
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -47,8 +52,15 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     diverged, failed, acc_mean, acc_ci95, then per layer l: dead_frac_L{l}
     (end of training), dead_init_L{l} (epoch 0), grad_init_L{l} and
     grad_end_L{l} (the applied step's Frobenius norm |dW| at epoch 0 and at
-    the last epoch), true_grad_end_L{l} (the exact gradient's norm at the end),
-    ratio_init (grad_init_L1 / grad_init_L<last>).
+    the last epoch), true_grad_init_L{l} / true_grad_end_L{l} (the exact
+    gradient's norm), cosine_end_L{l} (cosine between step and true gradient
+    at the end, runs that did not diverge), dead90_L{l} (per seed, the first
+    epoch with more than :data:`DEAD_LAYER` of the layer dead, "never" if
+    none), nonpos_z_end_L{l} (share of pre-activations at or below 0 at the
+    end, runs that did not diverge), n_settled (those runs), ratio_init
+    (true_grad_init_L1 / true_grad_init_L<last>), per_seed (final accuracies
+    in seed order), outcomes (the mix), split (the seeds' outcomes and values
+    when they differ, else empty), and ``n_<outcome>``.
     """
     runs, layers = tables.runs, tables.layers
     n_layers = int(layers["layer"].max()) if not layers.empty else 3
@@ -56,6 +68,11 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     lay = layers.assign(last=layers["run_id"].map(ends))
     at_init = lay[lay["epoch"] == 0]
     at_end = lay[lay["epoch"] == lay["last"]]
+    # (run, layer) -> first epoch with more than DEAD_LAYER of its units dead; the
+    # epoch a run diverged is left out (its diagnostics are of non-finite weights).
+    diverged_at = runs.set_index("run_id")["diverged_epoch"]
+    finite = lay["epoch"] != lay["run_id"].map(diverged_at)
+    dead90 = lay[finite & (lay["dead_frac"] > DEAD_LAYER)].groupby(["run_id", "layer"])["epoch"].min()
     rows = []
     for name, overrides in sweep.variants:
         mine = runs[runs["variant"] == name]
@@ -74,19 +91,37 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
             "acc_ci95": ci95(done["test_acc"]),
             "best_acc_mean": done["best_test_acc"].mean(),
         }
+        counts = {n: int((mine["outcome"] == n).sum()) for n in outcomes.NAMES}
+        row.update({outcomes.count_column(n): k for n, k in counts.items()})
+        row.update(per_seed=seed_values(mine), outcomes=outcomes.mix_text(counts), split=outcome_split(done) or "")
         init = at_init[at_init["run_id"].isin(ids)].groupby("layer")
         end = at_end[at_end["run_id"].isin(ids)].groupby("layer")
+        # The state a network ended in: only runs that did not diverge have one.
+        settled = at_end[at_end["run_id"].isin(set(done.loc[done["status"] == "ok", "run_id"]))].groupby("layer")
+        ordered = done.sort_values("seed", kind="stable")["run_id"]
+        row["n_settled"] = int((done["status"] == "ok").sum())
         for l in range(1, n_layers + 1):
-            pick = lambda g, col: g[col].mean().get(l, np.nan)  # noqa: E731
+            pick = lambda g, col: g[col].mean().get(l, np.nan) if col in lay else np.nan  # noqa: E731
             row[f"dead_frac_L{l}"] = pick(end, "dead_frac")
             row[f"dead_init_L{l}"] = pick(init, "dead_frac")
             row[f"grad_init_L{l}"] = pick(init, "grad_w_norm")
             row[f"grad_end_L{l}"] = pick(end, "grad_w_norm")
+            row[f"true_grad_init_L{l}"] = pick(init, "true_grad_w_norm")
             row[f"true_grad_end_L{l}"] = pick(end, "true_grad_w_norm")
+            row[f"cosine_end_L{l}"] = pick(settled, "step_cosine")
+            row[f"nonpos_z_end_L{l}"] = pick(settled, "nonpos_z_frac")
+            row[f"dead90_L{l}"] = ", ".join(_dead_epoch(dead90, r, l, diverged_at.get(r)) for r in ordered)
         with np.errstate(all="ignore"):
-            row["ratio_init"] = row["grad_init_L1"] / row[f"grad_init_L{n_layers}"]
+            row["ratio_init"] = row["true_grad_init_L1"] / row[f"true_grad_init_L{n_layers}"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _dead_epoch(dead90: pd.Series, run_id: str, layer: int, diverged: Any) -> str:
+    """``"3"``, ``"never"`` or ``"never (diverged at 2)"``: when a run's layer first passed the threshold."""
+    if (run_id, layer) in dead90.index:
+        return str(int(dead90[run_id, layer]))
+    return "never" if pd.isna(diverged) else f"never (diverged at {int(diverged)})"
 
 
 def baseline_name(sweep: SweepConfig) -> str | None:
@@ -108,7 +143,13 @@ def classify(stats: pd.DataFrame, baseline: str) -> pd.Series:
 
 
 def _acc(row: pd.Series) -> str:
-    return f"{_pct(row['acc_mean'])} ± {_pct(row['acc_ci95']) if np.isfinite(row['acc_ci95']) else 'n/a'}"
+    """``"93.8% ± 2.1%"``; an interval that would leave [0%, 100%] as its range cut there."""
+    mean, ci = row["acc_mean"], row["acc_ci95"]
+    if not np.isfinite(ci):
+        return f"{_pct(mean)} ± n/a"
+    if mean - ci < 0 or mean + ci > 1:
+        return f"{_pct(mean)} (95% CI {_pct(max(mean - ci, 0.0))} to {_pct(min(mean + ci, 1.0))})"
+    return f"{_pct(mean)} ± {_pct(ci)}"
 
 
 def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
@@ -135,14 +176,18 @@ def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str
         g1, t1 = base["grad_end_L1"], base["true_grad_end_L1"]
         if np.isfinite(g1) and np.isfinite(t1) and g1 > 10 * max(t1, 1e-300):
             out.append(
-                f"The book's rule keeps changing hidden layer 1 (applied |dW| {_fmt(g1)} at the end) although "
-                f"the true gradient there is {_fmt(t1)}: it passes errors down without the derivative of "
+                f"The book's rule keeps changing hidden layer 1 ({STEP_NAME} |dW| {_fmt(g1)} at the end) although "
+                f"the true gradient |dL/dW| there is {_fmt(t1)}: it passes errors down without the derivative of "
                 "the layers above, so dead layers above do not stop it."
             )
     verdict = classify(stats, base_name)
     best = stats.loc[stats["acc_mean"].idxmax()]
+    # Seeds that end differently get their values, not a verdict on their mean.
+    split = [v for v in stats["variant"] if s.loc[v, "split"]]
+    for v in split:
+        out.append(f"{v} ({s.loc[v, 'changes']}): the seeds split: {s.loc[v, 'split']}.")
     for n_changes, label in ((1, "single changes"), (2, "combinations")):
-        names = [v for v in verdict.index if (s.loc[v, "n_changes"] == 1) == (n_changes == 1)]
+        names = [v for v in verdict.index if (s.loc[v, "n_changes"] == 1) == (n_changes == 1) and v not in split]
         for kind in ("rescues", "helps", "does not help"):
             hit = [v for v in names if verdict[v] == kind]
             if not hit:
@@ -151,7 +196,7 @@ def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str
             word = {"rescues": "rescue the network", "helps": "help but do not rescue it",
                     "does not help": "do not help"}[kind]
             out.append(f"Among {label}, these {word}: {parts}.")
-    collapsed = stats[stats["best_acc_mean"] - stats["acc_mean"] >= COLLAPSE_DROP]
+    collapsed = stats[(stats["best_acc_mean"] - stats["acc_mean"] >= COLLAPSE_DROP) & (stats["split"] == "")]
     for _, r in collapsed.iterrows():
         out.append(
             f"{r['variant']} reached {_pct(r['best_acc_mean'])} at its best epoch (mean over seeds) but ended at "
@@ -161,9 +206,74 @@ def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str
     out.append(
         f"Criterion: a variant rescues the network when its mean accuracy is at least "
         f"{RESCUE_FRACTION:.0%} of the best variant's ({best['variant']}, {_pct(best['acc_mean'])}) and its 95% "
-        "interval lies above the baseline's; it helps when only the second holds."
+        "interval lies above the baseline's; it helps when only the second holds"
+        + (" (variants whose seeds split between outcomes get no verdict)." if split else ".")
     )
     out += _claim(stats, sweep, n_layers)
+    out += init_sentences(stats, sweep, n_layers)
+    return out
+
+
+def _layer(l: int, n_layers: int) -> str:
+    return "output layer" if l == n_layers else f"hidden layer {l}"
+
+
+def mechanism_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
+    """Per variant, how its network dies: when each layer passes :data:`DEAD_LAYER` dead
+    (per seed), how much of the output's pre-activation is below 0, and, under
+    the book rule, the cosine between the update step and the true gradient."""
+    resolved = {name: {**sweep.base, **overrides} for name, overrides in sweep.variants}
+    out = []
+    for _, r in stats.iterrows():
+        parts = []
+        dead = [f"{_layer(l, n_layers)}: {r[f'dead90_L{l}']}" for l in range(1, n_layers + 1)
+                if any(not e.startswith("never") for e in str(r[f"dead90_L{l}"]).split(", "))]
+        if dead:
+            parts.append(f"first epoch with more than {DEAD_LAYER:.0%} of the units dead, per seed: " + "; ".join(dead))
+        else:
+            parts.append(f"no layer passes {DEAD_LAYER:.0%} dead units in any seed")
+        if r.get("n_settled", 1) == 0:
+            out.append(f"{r['variant']}: " + "; ".join(parts) + "; every seed diverged, so no network has an end "
+                       "state to measure.")
+            continue
+        neg = r.get(f"nonpos_z_end_L{n_layers}", np.nan)
+        if np.isfinite(neg):
+            parts.append(f"at the end {_pct(neg)} of the output pre-activations are at or below 0")
+        if resolved.get(r["variant"], {}).get("backprop", "exact") != "exact":
+            cosines = [r[f"cosine_end_L{l}"] for l in range(1, n_layers + 1)]
+            if not np.isfinite(cosines).any():
+                parts.append(f"the {STEP_NAME} or the true gradient is zero in every layer at the end "
+                             "(no cosine between them)")
+            else:
+                cos = [f"{_layer(l, n_layers)} {_fmt(c)}" if np.isfinite(c) else f"{_layer(l, n_layers)} n/a (zero)"
+                       for l, c in enumerate(cosines, start=1)]
+                parts.append(f"the cosine between the {STEP_NAME} and the true gradient at the end is "
+                             + ", ".join(cos))
+        out.append(f"{r['variant']}: " + "; ".join(parts) + ".")
+    return out
+
+
+def init_sentences(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
+    """For each pair of variants that differ only in their initializer: what changing it changes."""
+    defaults = RunConfig().flat()
+    resolved = {name: {**defaults, **sweep.base, **overrides} for name, overrides in sweep.variants}
+    s = stats.set_index("variant")
+    names = [n for n in resolved if n in s.index]
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            differ = {k for k in set(resolved[a]) | set(resolved[b]) if resolved[a].get(k) != resolved[b].get(k)}
+            if differ != {"init"}:
+                continue
+            ra, rb = s.loc[a], s.loc[b]
+            dead = " / ".join(f"{_pct(ra[f'dead_init_L{l}'])} → {_pct(rb[f'dead_init_L{l}'])}"
+                              for l in range(1, n_layers + 1))
+            out.append(
+                f"Initializer {resolved[a]['init']} ({a}) → {resolved[b]['init']} ({b}), all else equal: final "
+                f"accuracy {_acc(ra)} → {_acc(rb)}; outcomes {ra['outcomes']} → {rb['outcomes']}; dead units at "
+                f"initialization (hidden layer 1 / ... / output) {dead}; true gradient ratio first/last layer at "
+                f"initialization {_fmt(ra['ratio_init'])} → {_fmt(rb['ratio_init'])}."
+            )
     return out
 
 
@@ -179,7 +289,7 @@ def _claim(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
         if row is None:
             continue
         with np.errstate(all="ignore"):
-            end_ratio = row["grad_end_L1"] / row[f"grad_end_L{n_layers}"]
+            end_ratio = row["true_grad_end_L1"] / row[f"true_grad_end_L{n_layers}"]
         ratios[act] = (name, row["ratio_init"], end_ratio)
     if "relu" not in ratios or len(ratios) < 2:
         return []
@@ -198,23 +308,26 @@ def _claim(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
         + ": the data do not support the answer's claim that ReLU fails through vanishing gradients"
     )
     return [
-        f"Under exact backprop, the ratio of first-layer to last-layer |dL/dW| is: {parts}.",
+        f"Under exact backprop, the ratio of first-layer to last-layer true gradient |dL/dW| is: {parts}.",
         verdict + ".",
     ]
 
 
-def _table(stats: pd.DataFrame, n_layers: int) -> list[str]:
+def _table(stats: pd.DataFrame, n_layers: int, book: bool) -> list[str]:
     names = ["output" if l == n_layers else f"L{l}" for l in range(1, n_layers + 1)]
     header = (
-        ["variant", "change", "final test acc (mean ± 95% CI)", "diverged"]
+        ["variant", "change", "final test acc (mean ± 95% CI)", "per seed", "outcomes"]
         + [f"dead {n} end (init)" for n in names]
-        + [f"|dW| {n} init → end" for n in names]
+        + [f"true \\|dL/dW\\| {n} init → end" for n in names]
+        + ([f"step \\|dW\\| {n} init → end" for n in names] if book else [])
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in stats.iterrows():
-        cells = [r["variant"], r["changes"], _acc(r), f"{r['diverged']}/{r['runs']}"]
+        cells = [r["variant"], r["changes"], _acc(r), r["per_seed"], r["outcomes"]]
         cells += [f"{_pct(r[f'dead_frac_L{l}'])} ({_pct(r[f'dead_init_L{l}'])})" for l in range(1, n_layers + 1)]
-        cells += [f"{_fmt(r[f'grad_init_L{l}'])} → {_fmt(r[f'grad_end_L{l}'])}" for l in range(1, n_layers + 1)]
+        cells += [f"{_fmt(r[f'true_grad_init_L{l}'])} → {_fmt(r[f'true_grad_end_L{l}'])}" for l in range(1, n_layers + 1)]
+        if book:
+            cells += [f"{_fmt(r[f'grad_init_L{l}'])} → {_fmt(r[f'grad_end_L{l}'])}" for l in range(1, n_layers + 1)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return lines
 
@@ -228,6 +341,7 @@ def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path) -> 
     if stats.empty:
         return None
     n_layers = int(tables.layers["layer"].max()) if not tables.layers.empty else 3
+    book = bool((tables.runs["backprop"] != "exact").any())
     data = tables.runs["data"].iloc[0]
     hidden = tables.runs["hidden"].iloc[0]
     lines = [
@@ -241,17 +355,24 @@ def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path) -> 
         "",
         *[f"- {s}" for s in findings(stats, sweep, n_layers)],
         "",
+        "## How each variant's network dies",
+        "",
+        *[f"- {s}" for s in mechanism_sentences(stats, sweep, n_layers)],
+        "",
         "## Per variant",
         "",
-        "Dead: fraction of units whose derivative is zero for every probe input, at the end of training "
-        "(at initialization in brackets); the output layer counts too. |dW|: Frobenius norm of the weight "
-        "step direction the backprop rule applies (the gradient for `exact`), mean over seeds, at "
-        "initialization and at the last epoch.",
+        "Per seed: final test accuracy of each seed, in seed order. Outcomes as defined in `report.md` and the "
+        "README. Dead: fraction of units whose derivative is zero for every probe input, at the end of training "
+        "(at initialization in brackets); the output layer counts too. True |dL/dW|: Frobenius norm of the "
+        "exact gradient"
+        + (f"; step |dW|: the {STEP_NAME}, the direction the book's rule applies" if book else "")
+        + "; means over seeds, at initialization and at the last epoch.",
         "",
-        *_table(stats, n_layers),
+        *_table(stats, n_layers, book),
         "",
     ]
-    plots = [p for p in ("accuracy_bars.png", "dead_units.png", "gradient_flow.png") if (out_dir / "plots" / p).exists()]
+    plots = [p for p in ("accuracy_bars.png", "outcomes.png", "dead_units.png", "gradient_flow.png")
+             if (out_dir / "plots" / p).exists()]
     if plots:
         lines += ["## Plots", "", *[f"![{p}](plots/{p})" for p in plots], ""]
     path = out_dir / "diagnosis.md"

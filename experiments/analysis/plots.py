@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import textwrap
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -44,16 +45,19 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
 
 import nn  # noqa: E402
+from experiments.analysis import outcomes  # noqa: E402
 from experiments.analysis.tables import Tables  # noqa: E402
 
 DPI = 110
 # File name -> what the figure shows (the report uses these as captions).
 PLOT_FILES = {
     "accuracy_heatmap.png": "Mean final test accuracy per activation, learning rate and initializer",
-    "accuracy_bars.png": "Mean final test accuracy per cell, with 95% confidence intervals",
-    "learning_curves.png": "Test accuracy over epochs at each activation's (or variant's) best cell",
-    "dead_units.png": "Dead-unit fraction per layer over epochs at each activation's (or variant's) best cell",
-    "gradient_flow.png": "Per-layer gradient norm over epochs at each activation's (or variant's) best cell (log scale)",
+    "accuracy_bars.png": "Mean final test accuracy per cell, with 95% confidence intervals and every seed",
+    "outcomes.png": "Share of runs with each outcome per activation (or variant), split by learning rate",
+    "learning_curves.png": "Test accuracy over epochs at each activation's (or variant's) best and worst cell",
+    "dead_units.png": "Dead-unit fraction per layer over epochs at each activation's (or variant's) best and worst cell",
+    "gradient_flow.png": "Per-layer gradient (and update step) norm over epochs at each activation's (or variant's) "
+                         "best and worst cell (log scale)",
     "dead_init_vs_trained.png": "Dead hidden units at initialization vs after training",
 }
 
@@ -93,11 +97,25 @@ def group_values(tables: Tables) -> list[Any]:
 
 def group_colors(tables: Tables) -> dict[Any, Any]:
     """Group value -> matplotlib colour, the same in every plot."""
+    return {g: style[0] for g, style in group_styles(tables).items()}
+
+
+# Line styles, in the order they are handed out once the colours run out.
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def group_styles(tables: Tables) -> dict[Any, tuple[Any, str]]:
+    """Group value -> (colour, line style), distinct for every group.
+
+    Activations keep their colour of :data:`ACTIVATION_COLORS` (solid); other
+    groups (variants) take the palette's colours in order, then the same
+    colours again with the next line style, so no two share both.
+    """
     values = group_values(tables)
-    if group_column(tables) == "activation":
-        extra = iter(_PALETTE)
-        return {v: ACTIVATION_COLORS.get(v) or next(extra) for v in values}
-    return {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(values)}
+    if group_column(tables) == "activation" and all(v in ACTIVATION_COLORS for v in values):
+        return {v: (ACTIVATION_COLORS[v], "-") for v in values}
+    n = len(_PALETTE)
+    return {v: (_PALETTE[i % n], LINE_STYLES[(i // n) % len(LINE_STYLES)]) for i, v in enumerate(values)}
 
 
 def summary_with_group(tables: Tables) -> pd.DataFrame:
@@ -118,13 +136,33 @@ def best_cells(tables: Tables) -> dict[Any, pd.Series]:
     cell's finished seeds). A group whose cells all failed gets its first
     cell, with NaN accuracy.
     """
+    return _extreme_cells(tables, worst=False)
+
+
+def worst_cells(tables: Tables) -> dict[Any, pd.Series]:
+    """Each group's worst cell: the lowest ``acc_mean`` (the first in sweep order among ties)."""
+    return _extreme_cells(tables, worst=True)
+
+
+def _extreme_cells(tables: Tables, worst: bool) -> dict[Any, pd.Series]:
     summary = summary_with_group(tables)
     if summary.empty:
         return {}
     gcol = group_column(tables)
-    ranked = summary.sort_values("acc_mean", ascending=False, na_position="last", kind="stable")
-    best = {row[gcol]: row for _, row in ranked.drop_duplicates(gcol, keep="first").iterrows()}
-    return {g: best[g] for g in group_values(tables) if g in best}
+    ranked = summary.sort_values("acc_mean", ascending=worst, na_position="last", kind="stable")
+    found = {row[gcol]: row for _, row in ranked.drop_duplicates(gcol, keep="first").iterrows()}
+    return {g: found[g] for g in group_values(tables) if g in found}
+
+
+def best_and_worst(tables: Tables) -> list[tuple[str, dict[Any, tuple[pd.Series, pd.DataFrame]]]]:
+    """``[("best", {group: (cell, runs)}), ("worst", {...})]``; the worst part only
+    holds groups whose worst cell is not their best, and is left out when none has one."""
+    best = {g: (cell, cell_runs(tables, cell)) for g, cell in best_cells(tables).items()}
+    worst = {}
+    for g, cell in worst_cells(tables).items():
+        if g in best and not best[g][0][cell_keys(tables)].equals(cell[cell_keys(tables)]):
+            worst[g] = (cell, cell_runs(tables, cell))
+    return [("best", best), ("worst", worst)] if worst else [("best", best)]
 
 
 def _same(column: pd.Series, value: Any) -> pd.Series:
@@ -200,9 +238,34 @@ def n_layers(tables: Tables) -> int:
     return len(cols) or 3
 
 
-def layer_name(layer: int, n: int) -> str:
-    """``"hidden layer 1"`` ... ``"output layer"`` for layer numbers 1..n."""
-    return "output layer" if layer == n else f"hidden layer {layer}"
+def layer_name(layer: int, n: int, depths: Iterable[int] = ()) -> str:
+    """``"hidden layer 1"`` ... ``"output layer"`` for layer numbers 1..n.
+
+    ``depths``: the numbers of weight layers of the runs shown, when they
+    differ (``hidden`` as an axis of different lengths): then a layer that is
+    the output of some nets and hidden in others says so.
+    """
+    depths = sorted(set(depths)) or [n]
+    if len(depths) == 1:
+        return "output layer" if layer == depths[0] else f"hidden layer {layer}"
+    if layer < depths[0]:
+        return f"hidden layer {layer}"
+    if layer in depths:
+        deeper = " (hidden in the deeper ones)" if layer < depths[-1] else ""
+        return f"layer {layer}: output of the {layer}-layer nets{deeper}"
+    return f"layer {layer}: hidden, deeper nets only"
+
+
+def run_depths(tables: Tables) -> list[int]:
+    """The numbers of weight layers among the runs (``hidden`` ``"32-32"``: 3)."""
+    if "hidden" not in tables.runs or tables.runs.empty:
+        return []
+    return sorted({str(h).count("-") + 2 for h in tables.runs["hidden"].dropna().unique()})
+
+
+def layer_label(tables: Tables, layer: int) -> str:
+    """:func:`layer_name` of ``layer`` for the runs of ``tables``."""
+    return layer_name(layer, n_layers(tables), run_depths(tables))
 
 
 def epoch_curve(
@@ -285,19 +348,37 @@ def _heatmap_applies(tables: Tables) -> bool:
     return "variant" not in tables.axes and bool({"activation", "lr"} & set(tables.axes))
 
 
+def _outcome_counts(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Runs per outcome for each combination of ``keys``: one ``n_<outcome>`` column per outcome."""
+    onehot = pd.DataFrame({col: (runs["outcome"] == name).astype(int)
+                           for col, name in zip(outcomes.COUNT_COLUMNS, outcomes.NAMES)}, index=runs.index)
+    return pd.concat([runs[keys], onehot], axis=1).groupby(keys, dropna=False).sum()
+
+
+def _mix_lines(counts: Mapping[str, int], total: int) -> list[str]:
+    """``["2/3 learned", "1/3 collapsed"]``: the outcomes present, most frequent first."""
+    present = sorted(((int(counts[c]), n) for c, n in zip(outcomes.COUNT_COLUMNS, outcomes.NAMES) if counts[c]),
+                     key=lambda t: -t[0])
+    return [f"{k}/{total} {name}" for k, name in present]
+
+
+def _worst_outcome(counts: Mapping[str, int]) -> str | None:
+    """The first (worst) failure outcome of :data:`outcomes.FAILURES` present, or None."""
+    return next((n for n in outcomes.FAILURES if counts.get(outcomes.count_column(n), 0)), None)
+
+
 def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
-    """Mean final test accuracy, activation (rows) x lr (columns), one panel per init."""
+    """Mean final test accuracy, activation (rows) x lr (columns), one panel per init,
+    each cell marked with its outcome mix."""
     if not _heatmap_applies(tables):
         return None
     runs = tables.runs
     acc = runs["test_acc"].astype(float).where(runs["status"] != "failed")
     if not np.isfinite(acc).any():
         return None
-    cells = (
-        runs.assign(acc=acc, div=runs["status"] == "diverged", fail=runs["status"] == "failed")
-        .groupby(["init", "activation", "lr"], dropna=False)
-        .agg(acc=("acc", "mean"), n=("run_id", "size"), div=("div", "sum"), fail=("fail", "sum"))
-    )
+    keys = ["init", "activation", "lr"]
+    cells = runs.assign(acc=acc).groupby(keys, dropna=False).agg(acc=("acc", "mean"), n=("run_id", "size"))
+    cells = cells.join(_outcome_counts(runs, keys))
     found = dict(zip(cells.index, cells.to_dict("records")))  # (init, activation, lr) -> cell
     # A cell's text lies inside its square, so the layout need not measure it.
     in_cell = {"ha": "center", "va": "center", "in_layout": False}
@@ -305,9 +386,10 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
     lrs = sorted(runs["lr"].dropna().unique())
     inits = _order(runs["init"].dropna(), nn.INITIALIZERS)
     rows, cols = _grid(len(inits), 3)
+    n_lines = 1 + max(sum(1 for c in outcomes.COUNT_COLUMNS if cell[c]) for cell in found.values())
     fig, axs = plt.subplots(
         rows, cols, squeeze=False, layout="constrained",
-        figsize=(cols * (1.3 * len(lrs) + 2.2) + 1.2, rows * (0.5 * len(acts) + 1.6) + 0.9),
+        figsize=(cols * (1.45 * len(lrs) + 2.2) + 1.2, rows * ((0.17 + 0.13 * n_lines) * len(acts) + 1.6) + 1.2),
     )
     cmap = plt.get_cmap("viridis").with_extremes(bad="#d9d9d9")
     image = None
@@ -320,18 +402,17 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
                     continue
                 c = found[init, a, lr]
                 M[i, j] = c["acc"]
+                mix = _mix_lines(c, int(c["n"]))
                 if np.isnan(c["acc"]):
-                    text = "failed" if c["fail"] == c["n"] else "n/a"
-                    ax.text(j, i, text, fontsize=8, color="#555555", **in_cell)
+                    ax.text(j, i, "\n".join(["no accuracy", *mix]), fontsize=7, color="#555555", **in_cell)
                     continue
-                text = f"{c['acc']:.2f}"
-                if c["div"]:
-                    text += f"\n{int(c['div'])}/{int(c['n'])} div."
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5))
-                if c["fail"]:
-                    text += f"\n{int(c['fail'])}/{int(c['n'])} failed"
+                worst = _worst_outcome(c)
+                if worst is not None:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5,
+                                           edgecolor=outcomes.BY_NAME[worst].color))
                 color = "white" if c["acc"] < 0.6 else "black"
-                ax.text(j, i, text, fontsize=9, color=color, **in_cell)
+                ax.text(j, i, "\n".join([f"{c['acc']:.2f}", *mix]), fontsize=7, color=color, linespacing=1.1,
+                        **in_cell)
         image = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(lrs)), [format_value(lr) for lr in lrs])
         ax.set_yticks(range(len(acts)), acts)
@@ -341,18 +422,29 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
     for ax in axs.flat[len(inits):]:
         ax.set_visible(False)
     fig.colorbar(image, ax=axs, label="mean final test accuracy (fraction)", shrink=0.8)
+    borders = [Patch(facecolor="none", edgecolor=outcomes.BY_NAME[n].color, lw=2.5, label=n)
+               for n in outcomes.FAILURES]
+    fig.legend(handles=borders, title="border: worst outcome in the cell", loc="outside lower center",
+               ncols=len(borders), fontsize=9)
     others = [a for a in tables.axes if a not in ("activation", "lr", "init")]
     over = "seeds" + (f" and {', '.join(others)}" if others else "")
     fig.suptitle(
-        f"Mean final test accuracy (over {over})\n"
-        "red border: some runs of the cell diverged (they count with the accuracy they had then)",
-        fontsize=13,
+        f"Mean final test accuracy (over {over}), and the outcome of the cell's runs\n"
+        "diverged runs count with the accuracy they had when they diverged; outcomes as defined in the README",
+        fontsize=12,
     )
     return fig
 
 
+def _clipped_ci(acc: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars (2, n) of ``acc ± ci`` cut at 0 and 1."""
+    lo = np.clip(acc - ci, 0.0, 1.0)
+    hi = np.clip(acc + ci, 0.0, 1.0)
+    return np.vstack([acc - lo, hi - acc])
+
+
 def plot_accuracy_bars(tables: Tables) -> Figure | None:
-    """Mean final test accuracy with 95% CI, one bar per cell (variant sweeps)."""
+    """Mean final test accuracy with 95% CI (cut at 0 and 1) and every seed, one bar per cell."""
     if _heatmap_applies(tables):
         return None
     summary = summary_with_group(tables)
@@ -369,174 +461,326 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
     y = np.arange(len(summary))
     acc = summary["acc_mean"].astype(float).to_numpy()
     ci = summary["acc_ci95"].astype(float).fillna(0.0).to_numpy()
-    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.42 * len(summary)), layout="constrained")
-    ax.barh(y, np.nan_to_num(acc), xerr=ci, color=[colors.get(g, "grey") for g in summary[gcol]],
-            capsize=4, error_kw={"elinewidth": 1.2})
+    fig, ax = plt.subplots(figsize=(10.5, 1.8 + 0.42 * len(summary)), layout="constrained")
+    ax.barh(y, np.nan_to_num(acc), xerr=_clipped_ci(np.nan_to_num(acc), ci),
+            color=[colors.get(g, "grey") for g in summary[gcol]], alpha=0.55, capsize=4,
+            error_kw={"elinewidth": 1.2})
     for yi, (_, row) in zip(y, summary.iterrows()):
+        runs = cell_runs(tables, row)
+        done = runs[runs["status"] != "failed"]
+        for out, part in done.groupby("outcome", sort=False):
+            ax.scatter(part["test_acc"].astype(float), np.full(len(part), yi), s=22, zorder=3,
+                       color=outcomes.BY_NAME[out].color, edgecolor="black", lw=0.5)
         if np.isnan(row["acc_mean"]):
             note = "all runs failed" if row["failed"] == row["n_seeds"] else "n/a"
             ax.text(0.01, yi, note, va="center", fontsize=9, color="#555555")
             continue
-        note = f"{row['acc_mean']:.3f}"
-        if row["diverged"]:
-            note += f"  ({int(row['diverged'])}/{int(row['n_seeds'])} diverged)"
-        if row["failed"]:
-            note += f"  ({int(row['failed'])} failed)"
-        ax.text(min(row["acc_mean"] + ci[yi], 1.0) + 0.01, yi, note, va="center", fontsize=9)
+        note = f"{row['acc_mean']:.3f}  " + ", ".join(_mix_lines(row, int(row["n_seeds"])))
+        ax.text(1.02, yi, note, va="center", fontsize=8)
     ax.set_yticks(y, labels)
-    ax.set_xlim(0, 1.3)
+    ax.set_xlim(0, 1.55)
     ax.set_xticks(np.linspace(0, 1, 6))
-    ax.set_xlabel("mean final test accuracy (fraction; error bar: 95% CI over seeds)")
+    ax.axvline(1.0, color="#999999", lw=0.8)
+    ax.set_xlabel("final test accuracy (fraction); bar: mean over seeds, error bar: 95% CI cut at 0 and 1, "
+                  "dots: each seed")
     ax.set_ylabel(f"{gcol} (other settings of the cell)" if any(a != gcol for a in tables.axes) else gcol)
-    ax.set_title(f"Mean final test accuracy per {'variant' if tables.axes == ['variant'] else 'cell'}")
+    present = [n for n in outcomes.NAMES if (tables.runs["outcome"] == n).any() and n != "failed"]
+    fig.legend(handles=[plt.Line2D([], [], ls="", marker="o", color=outcomes.BY_NAME[n].color, mec="black",
+                                   label=n) for n in present],
+               title="dot colour: outcome of the seed", loc="outside lower center", ncols=max(1, len(present)),
+               fontsize=8)
+    ax.set_title(f"Final test accuracy per {'variant' if tables.axes == ['variant'] else 'cell'}, every seed\n"
+                 "text: mean, then the outcomes of the seeds", fontsize=11)
     return fig
 
 
-def _best_cell_ids(tables: Tables) -> dict[Any, tuple[pd.Series, pd.DataFrame]]:
-    """Group -> (best cell, its runs)."""
-    return {g: (cell, cell_runs(tables, cell)) for g, cell in best_cells(tables).items()}
+def outcome_shares(tables: Tables) -> pd.DataFrame:
+    """Runs per group (and learning rate, where some group has several) and outcome:
+    the data of ``outcomes.png`` and of the report's outcome table.
+
+    Columns: group, lr (NaN when not split by it), runs, then one ``n_<outcome>`` per outcome.
+    """
+    runs = tables.runs
+    columns = ["group", "lr", "runs", *outcomes.COUNT_COLUMNS]
+    if runs.empty or "outcome" not in runs:
+        return pd.DataFrame(columns=columns)
+    gcol = group_column(tables)
+    # A variant fixes its own learning rate: split by lr only where a group has several.
+    split = "lr" in runs and bool((runs.groupby(gcol)["lr"].nunique() > 1).any())
+    counts = _outcome_counts(runs, [gcol, "lr"] if split else [gcol]).reset_index().rename(columns={gcol: "group"})
+    if not split:
+        counts["lr"] = np.nan
+    counts["runs"] = counts[list(outcomes.COUNT_COLUMNS)].sum(axis=1)
+    order = {g: i for i, g in enumerate(group_values(tables))}
+    counts = counts.sort_values(["group", "lr"], key=lambda s: s.map(order) if s.name == "group" else s,
+                                kind="stable")
+    return counts[columns].reset_index(drop=True)
 
 
-def _rows_of(frame: pd.DataFrame, best: Mapping[Any, tuple[pd.Series, pd.DataFrame]]) -> pd.DataFrame:
-    """The rows of ``frame`` (epochs or layers) that belong to the runs of ``best``,
+def plot_outcomes(tables: Tables) -> Figure | None:
+    """Share of runs per outcome, one stacked bar per group, one panel per learning rate."""
+    table = outcome_shares(tables)
+    if table.empty or (table["n_failed"] == table["runs"]).all():
+        return None  # nothing ran: the report says so
+    groups = group_values(tables)
+    lrs = sorted(table["lr"].dropna().unique()) or [np.nan]  # NaN: not split by learning rate
+    fig, axs = plt.subplots(1, len(lrs), figsize=(3.1 * len(lrs) + 2.6, 1.4 + 0.36 * len(groups)),
+                            sharey=True, squeeze=False, layout="constrained")
+    y = np.arange(len(groups))
+    for ax, lr in zip(axs[0], lrs):
+        part = table[_same(table["lr"], lr)].set_index("group").reindex(groups)
+        total = part["runs"].fillna(0).to_numpy(dtype=float)
+        left = np.zeros(len(groups))
+        for name, col in zip(outcomes.NAMES, outcomes.COUNT_COLUMNS):
+            k = part[col].fillna(0).to_numpy(dtype=float)
+            share = np.divide(k, total, out=np.zeros_like(k), where=total > 0)
+            ax.barh(y, share, left=left, color=outcomes.BY_NAME[name].color, edgecolor="white", lw=0.5,
+                    label=name)
+            for yi, (sh, kk, x0) in enumerate(zip(share, k, left)):
+                if sh >= 0.06:
+                    ax.text(x0 + sh / 2, yi, f"{int(kk)}", ha="center", va="center", fontsize=7, in_layout=False)
+            left += share
+        for yi, t in enumerate(total):
+            if t == 0:
+                ax.text(0.5, yi, "not run", ha="center", va="center", fontsize=7, color="#555555")
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_title(f"lr = {format_value(lr)}" if not pd.isna(lr) else "all runs", fontsize=10)
+        ax.set_xlabel("share of runs")
+    axs[0, 0].set_yticks(y, [str(g) for g in groups])
+    axs[0, 0].invert_yaxis()
+    handles = [Patch(color=outcomes.BY_NAME[n].color, label=n) for n in outcomes.NAMES]
+    fig.legend(handles=handles, title="outcome", loc="outside right center", fontsize=9)
+    per_lr = ", per learning rate" if len(lrs) > 1 or not pd.isna(lrs[0]) else ""
+    fig.suptitle(f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled)"
+                 f"{per_lr}\nnumbers: runs in the segment; outcomes as defined in the README", fontsize=11)
+    return fig
+
+
+def _rows_of(frame: pd.DataFrame, picked: Iterable[Mapping[Any, tuple[pd.Series, pd.DataFrame]]]) -> pd.DataFrame:
+    """The rows of ``frame`` (epochs or layers) that belong to the runs of ``picked``,
     so that each :func:`epoch_curve` searches a few runs, not the whole sweep."""
-    ids = [run_id for _, runs in best.values() for run_id in runs["run_id"]]
+    ids = [run_id for part in picked for _, runs in part.values() for run_id in runs["run_id"]]
     return frame[frame["run_id"].isin(ids)]
 
 
 def _legend_label(label_of: Callable[[Mapping[str, Any]], str], group: Any, cell: pd.Series,
                   runs: pd.DataFrame) -> str:
-    """``"relu (lr=0.1), 1/3 diverged"``; ``label_of`` from :func:`cell_labeler`."""
+    """``"relu (lr=0.1): 3/3 learned"``; ``label_of`` from :func:`cell_labeler`."""
     label = str(group)
     where = label_of(cell)
     if where:
         label += f" ({where})"
-    n_div = int((runs["status"] == "diverged").sum())
-    if n_div:
-        label += f", {n_div}/{len(runs)} diverged"
-    return label
+    counts = runs["outcome"].value_counts()
+    return label + ": " + ", ".join(f"{int(counts[n])}/{len(runs)} {n}" for n in outcomes.NAMES if n in counts)
+
+
+def _cells_phrase(parts: Sequence[tuple[str, Any]]) -> str:
+    """``"best and worst cell"``, or ``"best cell"`` when no group has a worst one apart."""
+    return "best and worst cell" if len(parts) > 1 else "best cell"
+
+
+_WHICH_TITLE = {"best": "best cell (highest mean final accuracy)", "worst": "worst cell (lowest mean final accuracy)"}
 
 
 def plot_learning_curves(tables: Tables) -> Figure | None:
-    """Test accuracy over epochs, each group at its best cell: mean line, min-max band."""
-    colors = group_colors(tables)
-    curves = []
-    best = _best_cell_ids(tables)
-    epochs = _rows_of(tables.epochs, best)
+    """Test accuracy over epochs: one panel for each group's best cell, one for its worst."""
+    styles = group_styles(tables)
+    parts = best_and_worst(tables)
+    epochs = _rows_of(tables.epochs, [p for _, p in parts])
     label = cell_labeler(tables, skip=[group_column(tables)])
-    for g, (cell, runs) in best.items():
-        c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
-        if not c.empty:
-            curves.append((g, _legend_label(label, g, cell, runs), c))
-    if not curves:
+    panels = []
+    for which, picked in parts:
+        curves = []
+        for g, (cell, runs) in picked.items():
+            c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
+            if not c.empty:
+                curves.append((g, _legend_label(label, g, cell, runs), c))
+        panels.append((which, curves))
+    if not any(curves for _, curves in panels):
         return None
-    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
-    for g, label, c in curves:
-        ax.plot(c.index, c["mean"], color=colors[g], lw=2, marker="o" if len(c) == 1 else None, label=label)
-        ax.fill_between(c.index, c["lo"], c["hi"], color=colors[g], alpha=0.15, lw=0)
-    ax.set_xlabel("epoch (0 = at initialization)")
-    ax.set_ylabel("test accuracy (fraction)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    noun = group_noun(tables)
-    ax.set_title(
-        f"Test accuracy during training, each {noun} at its best cell\n"
-        "line: mean over seeds, band: min to max; diverged runs keep their last accuracy",
-        fontsize=11,
-    )
-    ax.legend(title=f"{noun} (best cell)", loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+    fig, axs = plt.subplots(len(panels), 1, figsize=(11, 4.6 * len(panels) + 0.6), sharex=True, squeeze=False,
+                            layout="constrained")
+    for ax, (which, curves) in zip(axs[:, 0], panels):
+        for g, text, c in curves:
+            color, ls = styles[g]
+            ax.plot(c.index, c["mean"], color=color, ls=ls, lw=2, marker="o" if len(c) == 1 else None, label=text)
+            ax.fill_between(c.index, c["lo"], c["hi"], color=color, alpha=0.12, lw=0)
+        ax.set_ylabel("test accuracy (fraction)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"each {group_noun(tables)} at its {_WHICH_TITLE[which]}", fontsize=10)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title=f"{group_noun(tables)} (cell): outcomes")
+    axs[-1, 0].set_xlabel("epoch (0 = at initialization)")
+    axs[-1, 0].xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle("Test accuracy during training\nline: mean over seeds, band: min to max; diverged runs keep "
+                 "their last accuracy", fontsize=11)
     return fig
+
+
+def _output_dead_by_construction(tables: Tables) -> bool:
+    """Softmax outputs with cross-entropy always pass gradient: their dead fraction is 0 by construction."""
+    return "output" in tables.runs and bool((tables.runs["output"] == "softmax").all())
 
 
 def plot_dead_units(tables: Tables) -> Figure | None:
-    """Dead-unit fraction over epochs, one panel per layer, one line per group (best cell)."""
-    colors = group_colors(tables)
+    """Dead-unit fraction over epochs: one panel per layer, one row for best cells, one for worst.
+
+    The output layer's panel is left out when every run has a softmax output
+    (never dead by construction), and the title says so.
+    """
+    styles = group_styles(tables)
     n = n_layers(tables)
-    curves = {}
-    best = _best_cell_ids(tables)
-    layers = _rows_of(tables.layers, best)
+    layers_shown = list(range(1, n if _output_dead_by_construction(tables) and n > 1 else n + 1))
+    parts = best_and_worst(tables)
+    layers = _rows_of(tables.layers, [p for _, p in parts])
     label = cell_labeler(tables, skip=[group_column(tables)])
-    for g, (cell, runs) in best.items():
-        legend = _legend_label(label, g, cell, runs)
-        for layer in range(1, n + 1):
-            c = epoch_curve(layers, runs["run_id"], "dead_frac", layer=layer)
-            if not c.empty:
-                curves[g, layer] = (legend, c)
+    curves = {}
+    for which, picked in parts:
+        for g, (cell, runs) in picked.items():
+            legend = _legend_label(label, g, cell, runs)
+            for layer in layers_shown:
+                c = epoch_curve(layers, runs["run_id"], "dead_frac", layer=layer)
+                if not c.empty:
+                    curves[which, g, layer] = (legend, c)
     if not curves:
         return None
-    fig, axs = plt.subplots(1, n, figsize=(4.2 * n + 2.8, 4.6), sharey=True, squeeze=False, layout="constrained")
-    handles = {}
-    for (g, layer), (label, c) in curves.items():
-        ax = axs[0, layer - 1]
-        (line,) = ax.plot(c.index, c["mean"], color=colors[g], lw=2, marker="o" if len(c) == 1 else None)
-        ax.fill_between(c.index, c["lo"], c["hi"], color=colors[g], alpha=0.12, lw=0)
-        handles.setdefault(label, line)
+    fig, axs = plt.subplots(len(parts), len(layers_shown), figsize=(4.0 * len(layers_shown) + 4.6, 3.9 * len(parts) + 1.0),
+                            sharey=True, sharex=True, squeeze=False, layout="constrained")
     top = _fraction_top(max(c["hi"].max() for _, c in curves.values()))
-    for layer, ax in enumerate(axs[0], start=1):
-        ax.set_title(layer_name(layer, n))
-        ax.set_xlabel("epoch (0 = at initialization)")
-        ax.set_ylim(-0.02 * top, top)
+    for r, (which, _) in enumerate(parts):
+        handles = {}
+        for (w, g, layer), (text, c) in curves.items():
+            if w != which:
+                continue
+            ax = axs[r, layers_shown.index(layer)]
+            color, ls = styles[g]
+            (line,) = ax.plot(c.index, c["mean"], color=color, ls=ls, lw=2, marker="o" if len(c) == 1 else None)
+            ax.fill_between(c.index, c["lo"], c["hi"], color=color, alpha=0.10, lw=0)
+            handles.setdefault(text, line)
+        for k, layer in enumerate(layers_shown):
+            ax = axs[r, k]
+            # Lines that stay at 0 hide one another: name them.
+            flat = [str(g) for (w, g, l), (_, c) in curves.items() if w == which and l == layer and c["hi"].max() == 0]
+            xlabel = "epoch (0 = at initialization)" if r == len(parts) - 1 else ""
+            if flat:  # under the panel: inside it, the text would cover lines
+                xlabel = "\n".join(filter(None, [xlabel, textwrap.fill("at 0 throughout: " + ", ".join(flat), 55)]))
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_title(f"{layer_label(tables, layer)}, {which} cells", fontsize=10)
+            ax.set_ylim(-0.02 * top, top)
+            ax.grid(alpha=0.3)
+        axs[r, 0].set_ylabel("dead units (fraction of the layer)")
+        axs[r, -1].legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.02, 0.5),
+                          fontsize=8, title=f"{group_noun(tables)} at its {which} cell")
+    for ax in axs[-1]:
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-    axs[0, 0].set_ylabel("dead units (fraction of the layer)")
-    noun = group_noun(tables)
-    fig.legend(list(handles.values()), list(handles), title=f"{noun} (best cell)", loc="outside right center",
-               fontsize=9)
+    dropped = ("\nthe softmax output layer is not shown: with cross-entropy it always passes gradient"
+               if len(layers_shown) < n else "")
     fig.suptitle(
-        f"Dead units per layer during training, each {noun} at its best cell\n"
-        "dead: passes no gradient for any probe input; line: mean over seeds, band: min to max",
+        f"Dead units per layer during training, each {group_noun(tables)} at its {_cells_phrase(parts)}\n"
+        f"dead: passes no gradient for any probe input; line: mean over seeds, band: min to max{dropped}",
         fontsize=11,
     )
     return fig
 
 
+def applies_book_rule(runs: pd.DataFrame) -> bool:
+    """Whether any of ``runs`` trains with a rule other than the exact gradient."""
+    return "backprop" in runs and bool((runs["backprop"] != "exact").any())
+
+
+STEP_NAME = "update step (book rule)"
+
+
+def _log_floor(values: Iterable[pd.Series]) -> float:
+    """Where zeros sit on a log axis: a decade below the smallest positive value shown."""
+    positive = [v[v > 0].min() for v in values if (v > 0).any()]
+    return float(min(positive) / 10) if positive else 1e-12
+
+
+def _log_line(ax: Any, c: pd.DataFrame, floor: float, color: Any, ls: str) -> None:
+    """Mean line with its min-max band on a log axis; zeros drawn as a marker at ``floor``."""
+    mean = c["mean"].where(c["mean"] > 0, floor)
+    ax.plot(c.index, mean, color=color, ls=ls, lw=2 if ls in ("-", ":") else 1.5,
+            marker="o" if len(c) == 1 else None)
+    zero = c["mean"] == 0
+    if zero.any():
+        ax.plot(c.index[zero], np.full(int(zero.sum()), floor), ls="", marker="v", ms=6, color=color)
+    if ls == "-":
+        lo = c["lo"].fillna(c["mean"]).clip(lower=floor)
+        hi = c["hi"].fillna(c["mean"]).clip(lower=floor)
+        ax.fill_between(c.index, lo, hi, color=color, alpha=0.13, lw=0)
+
+
 def plot_gradient_flow(tables: Tables) -> Figure | None:
-    """Per-layer ``|dL/dW|`` over epochs on a log scale, one panel per group (best cell)."""
+    """Per-layer gradient norm over epochs on a log scale, one panel per group.
+
+    Each group's best cell is drawn solid, its worst dotted. Under the book
+    rule, the update step it applies (``grad_w_norm``) is drawn beside the
+    true gradient (``true_grad_w_norm``, dashed; dash-dot for the worst cell).
+    A mean of exactly 0 is drawn as a triangle on the axis floor, labelled 0.
+    """
     n = n_layers(tables)
-    panels = {}
-    best = _best_cell_ids(tables)
-    layers = _rows_of(tables.layers, best)
+    parts = best_and_worst(tables)
+    layers = _rows_of(tables.layers, [p for _, p in parts])
+    book = applies_book_rule(tables.runs)
+    metrics = [("true_grad_w_norm", "true gradient |dL/dW|")]
+    if book:
+        metrics.insert(0, ("grad_w_norm", f"{STEP_NAME} |dW| (the gradient under exact)"))
+    # (which cell, metric) -> line style; no two lines of a panel share layer colour and style.
+    style = {("best", metrics[0][0]): "-", ("best", metrics[-1][0]): "--" if book else "-",
+             ("worst", metrics[0][0]): ":", ("worst", metrics[-1][0]): "-." if book else ":"}
     label = cell_labeler(tables, skip=[group_column(tables)])
-    for g, (cell, runs) in best.items():
-        lines = {}
-        for layer in range(1, n + 1):
-            c = epoch_curve(layers, runs["run_id"], "grad_w_norm", layer=layer)
-            c = c.where(c > 0)  # a log axis cannot show 0 (all units dead)
-            c = c[c["mean"].notna()]
-            if not c.empty:
-                lines[layer] = c
-        panels[g] = (label(cell), lines)
-    if not any(lines for _, lines in panels.values()):
+    panels: dict[Any, dict[str, Any]] = {}
+    for which, picked in parts:
+        for g, (cell, runs) in picked.items():
+            panel = panels.setdefault(g, {"cells": {}, "lines": []})
+            panel["cells"][which] = label(cell)
+            for metric, _ in metrics:
+                for layer in range(1, n + 1):
+                    c = epoch_curve(layers, runs["run_id"], metric, layer=layer)
+                    if not c.empty:
+                        panel["lines"].append((which, metric, layer, c))
+    if not any(p["lines"] for p in panels.values()):
         return None
+    floor = _log_floor(c["mean"] for p in panels.values() for *_, c in p["lines"])
+    has_zero = any((c["mean"] == 0).any() for p in panels.values() for *_, c in p["lines"])
     layer_colors = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, n))
     rows, cols = _grid(len(panels), 4)
-    fig, axs = plt.subplots(rows, cols, figsize=(max(9.0, 3.9 * cols + 1.8), 3.2 * rows + 1.0), sharex=True, sharey=True,
-                            squeeze=False, layout="constrained")
-    for ax, (g, (where, lines)) in zip(axs.flat, panels.items()):
-        for layer, c in lines.items():
-            ax.plot(c.index, c["mean"], color=layer_colors[layer - 1], lw=2, marker="o" if len(c) == 1 else None)
-            lo, hi = c["lo"].fillna(c["mean"]), c["hi"].fillna(c["mean"])
-            ax.fill_between(c.index, lo, hi, color=layer_colors[layer - 1], alpha=0.15, lw=0)
-        if not lines:
+    fig, axs = plt.subplots(rows, cols, figsize=(max(9.0, 3.9 * cols + 3.2), 3.3 * rows + 1.2), sharex=True,
+                            sharey=True, squeeze=False, layout="constrained")
+    for ax, (g, panel) in zip(axs.flat, panels.items()):
+        for which, metric, layer, c in panel["lines"]:
+            _log_line(ax, c, floor, layer_colors[layer - 1], style[which, metric])
+        if not panel["lines"]:
             ax.text(0.5, 0.5, "no finite gradients", transform=ax.transAxes, ha="center", va="center")
-        ax.set_title(f"{g}\n({where})" if where else str(g), fontsize=10)
+        where = "\n".join(f"{w}: {t}" for w, t in panel["cells"].items() if t)
+        ax.set_title(f"{g}\n{where}" if where else str(g), fontsize=9)
         ax.set_yscale("log")
         _plain_log_labels(ax)
         ax.grid(alpha=0.3, which="major")
     for ax in axs.flat[len(panels):]:
         ax.set_visible(False)
+    for ax in axs.flat[: len(panels)]:
+        if has_zero:
+            ax.axhline(floor, color="#888888", lw=0.6, ls=(0, (1, 3)))
+            ax.text(0.01, floor, "0", transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=8,
+                    color="#555555")
     for ax in axs[-1]:
         ax.set_xlabel("epoch (0 = at initialization)")
         ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in axs[:, 0]:
-        ax.set_ylabel("|dL/dW| (Frobenius norm, log scale)")
-    handles = [plt.Line2D([], [], color=layer_colors[l - 1], lw=2) for l in range(1, n + 1)]
-    fig.legend(handles, [layer_name(l, n) for l in range(1, n + 1)], title="weight layer",
-               loc="outside right center")
+        ax.set_ylabel("Frobenius norm (log scale)")
+    handles = [Patch(color=layer_colors[l - 1], label=layer_label(tables, l)) for l in range(1, n + 1)]
+    handles += [plt.Line2D([], [], color="black", ls=style[w, m], label=f"{text}, {w} cell")
+                for w, _ in parts for m, text in metrics]
+    if has_zero:
+        handles.append(plt.Line2D([], [], color="black", ls="", marker="v", label="0 (drawn at the floor)"))
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    what = (f"the {STEP_NAME} it applies and the true gradient" if book else "the gradient |dL/dW|")
     fig.suptitle(
-        f"Gradient norm per layer during training, each {group_noun(tables)} at its best cell (mean over seeds)\n"
-        "layers far below the others: vanishing gradient; far above: exploding",
+        f"Per layer: {what}, during training, each {group_noun(tables)} at its {_cells_phrase(parts)} "
+        "(mean over seeds)\nvanishing or exploding gradients are read from the true gradient",
         fontsize=11,
     )
     return fig
@@ -589,6 +833,8 @@ def plot_dead_init_vs_trained(tables: Tables) -> Figure | None:
             for p, v in zip(pos, sub[col]):
                 if np.isnan(v):
                     ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+                elif v == 0:  # a bar of height 0 is invisible: say so
+                    ax.text(p, 0.0, "0", ha="center", va="bottom", fontsize=7, color="#333333")
     ax.set_xticks(x, [str(g) for g in groups])
     ax.set_xlabel(group_noun(tables))
     ax.set_ylabel("dead units (fraction of the layer)")
@@ -597,8 +843,8 @@ def plot_dead_init_vs_trained(tables: Tables) -> Figure | None:
     handles = []
     for layer in layers:
         c = layer_colors[layer - 1]
-        handles += [Patch(facecolor=c, alpha=0.45, hatch="//", edgecolor="black", label=f"{layer_name(layer, n)}, at init"),
-                    Patch(facecolor=c, edgecolor="black", label=f"{layer_name(layer, n)}, at the end")]
+        handles += [Patch(facecolor=c, alpha=0.45, hatch="//", edgecolor="black", label=f"{layer_label(tables, layer)}, at init"),
+                    Patch(facecolor=c, edgecolor="black", label=f"{layer_label(tables, layer)}, at the end")]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     ax.set_title(
         f"Dead hidden units at initialization (hatched) vs after training (solid)\n"
@@ -612,6 +858,7 @@ def plot_dead_init_vs_trained(tables: Tables) -> Figure | None:
 PLOTTERS: dict[str, Callable[[Tables], Figure | None]] = {
     "accuracy_heatmap.png": plot_accuracy_heatmap,
     "accuracy_bars.png": plot_accuracy_bars,
+    "outcomes.png": plot_outcomes,
     "learning_curves.png": plot_learning_curves,
     "dead_units.png": plot_dead_units,
     "gradient_flow.png": plot_gradient_flow,

@@ -33,10 +33,12 @@ from experiments.analysis.plots import (
     group_noun,
     group_runs,
     group_values,
-    layer_name,
+    layer_label,
     n_layers,
+    outcome_shares,
     summary_with_group,
 )
+from experiments.analysis import outcomes
 from experiments.store import atomic_write_text
 from experiments.analysis.tables import Tables, ci95, series_mean
 
@@ -56,13 +58,41 @@ N_RANKED = 5
 
 
 def format_ci(mean: float, ci: float, digits: int = 3) -> str:
-    """``"0.912 ± 0.013"``; ``"0.912"`` without a CI (one seed); ``"n/a"`` without a mean."""
+    """``"0.912 ± 0.013"``; ``"0.912"`` without a CI (one seed); ``"n/a"`` without a mean.
+
+    An interval that would leave [0, 1] (accuracies are fractions) is written
+    as its range cut at the bounds: ``"0.403 (95% CI 0.000 to 0.927)"``.
+    """
     if mean is None or not isinstance(mean, (int, float, np.number)) or math.isnan(mean):
         return "n/a"
     text = f"{mean:.{digits}f}"
     if ci is not None and isinstance(ci, (int, float, np.number)) and math.isfinite(ci):
+        if mean - ci < 0 or mean + ci > 1:
+            return f"{text} (95% CI {max(mean - ci, 0.0):.{digits}f} to {min(mean + ci, 1.0):.{digits}f})"
         text += f" ± {ci:.{digits}f}"
     return text
+
+
+def seed_values(runs: pd.DataFrame, digits: int = 2) -> str:
+    """Final test accuracy of every seed, in seed order: ``"0.97, 0.10, 0.11"`` (failed: ``failed``)."""
+    runs = runs.sort_values("seed", kind="stable") if "seed" in runs else runs
+    return ", ".join("failed" if st == "failed" else f"{a:.{digits}f}"
+                     for st, a in zip(runs["status"], runs["test_acc"].astype(float)))
+
+
+def outcome_split(runs: pd.DataFrame) -> str | None:
+    """``"2 of 5 seeds learned (75%, 97%); 3 collapsed (10%, 10%, 11%)"`` when the
+    runs' outcomes differ, None when they agree (or there are none)."""
+    if runs.empty or runs["outcome"].nunique() < 2:
+        return None
+    parts = []
+    counts = runs["outcome"].value_counts()
+    for name in sorted(counts.index, key=lambda n: (-counts[n], outcomes.NAMES.index(n))):  # most seeds first
+        mine = runs[runs["outcome"] == name]
+        accs = ", ".join(format_pct(a) for a in sorted(mine["test_acc"].astype(float)) if not math.isnan(a))
+        head = f"{len(mine)} of {len(runs)} seeds {name}" if not parts else f"{len(mine)} {name}"
+        parts.append(head + (f" ({accs})" if accs else ""))
+    return "; ".join(parts)
 
 
 def format_pct(x: float) -> str:
@@ -110,6 +140,12 @@ def status_counts(tables: Tables) -> dict[str, int]:
     return counts
 
 
+def outcome_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """Runs per outcome, every outcome of :data:`outcomes.NAMES` present."""
+    found = runs["outcome"].value_counts() if "outcome" in runs else {}
+    return {name: int(found.get(name, 0)) for name in outcomes.NAMES}
+
+
 def _final_acc(runs: pd.DataFrame) -> pd.Series:
     """Final test accuracy of runs that did not fail (diverged ones count, as in the summary)."""
     return runs.loc[runs["status"] != "failed", "test_acc"].astype(float)
@@ -140,7 +176,8 @@ def group_stats(tables: Tables) -> pd.DataFrame:
             row.update(best_cell="", best_acc=np.nan, best_ci=np.nan, best_n=0)
         acc = _final_acc(runs)
         row.update(all_acc=acc.mean(), all_ci=ci95(acc), all_n=int(acc.count()), runs=len(runs),
-                   diverged=int((runs["status"] == "diverged").sum()), failed=int((runs["status"] == "failed").sum()))
+                   diverged=int((runs["status"] == "diverged").sum()), failed=int((runs["status"] == "failed").sum()),
+                   outcomes=outcomes.mix_text(outcome_counts(runs)))
         ok = runs[runs["status"] == "ok"]
         for layer in range(1, n + 1):
             at0 = start[(start["layer"] == layer) & start["run_id"].isin(ok["run_id"])]["dead_frac"]
@@ -244,7 +281,7 @@ def divergence_by_lr(tables: Tables) -> pd.DataFrame:
 
 
 def gradient_ratio_at_init(tables: Tables) -> pd.Series:
-    """Per group: first-layer over output-layer ``|dL/dW|`` at initialization.
+    """Per group: first-layer over output-layer true gradient norm ``|dL/dW|`` at initialization.
 
     The geometric mean over the group's runs (every cell; at epoch 0 the
     learning rate has not acted yet) of each run's ratio; runs with a zero or
@@ -255,7 +292,8 @@ def gradient_ratio_at_init(tables: Tables) -> pd.Series:
     n = n_layers(tables)
     if layers.empty or n < 2:
         return pd.Series(dtype=float)
-    start = layers[layers["epoch"] == 0].pivot(index="run_id", columns="layer", values="grad_w_norm").astype(float)
+    # The true gradient: under the book rule the applied step is not a gradient.
+    start = layers[layers["epoch"] == 0].pivot(index="run_id", columns="layer", values="true_grad_w_norm").astype(float)
     if 1 not in start or n not in start:
         return pd.Series(dtype=float)
     ratio = start[1] / start[n]
@@ -273,7 +311,8 @@ def best_init_by_group(tables: Tables) -> pd.DataFrame:
     runner_up, runner_acc (each initializer's accuracy at its best cell).
     """
     columns = ["group", "init", "acc", "runner_up", "runner_acc"]
-    if "init" not in tables.axes:
+    # Only where a group has runs with more than one initializer (a variant fixes its own).
+    if "init" not in tables.axes or not (tables.runs.groupby(group_column(tables))["init"].nunique() > 1).any():
         return pd.DataFrame(columns=columns)
     summary = summary_with_group(tables)
     gcol = group_column(tables)
@@ -347,7 +386,7 @@ def _dead_sentences(tables: Tables, threshold: float = DEAD_THRESHOLD) -> list[s
                 origin = f"mostly dead from the start: {format_pct(r.dead_init)} at initialization"
             else:
                 origin = f"they died during training: {format_pct(r.dead_init)} at initialization"
-            parts.append(f"{layer_name(r.layer, n)} ({format_pct(r.dead_end)}{where}; {origin})")
+            parts.append(f"{layer_label(tables, r.layer)} ({format_pct(r.dead_end)}{where}; {origin})")
         out.append(f"{g} ends training with more than {format_pct(threshold)} dead units in {_join(parts)}.")
     return out
 
@@ -365,8 +404,46 @@ def _divergence_sentences(tables: Tables) -> list[str]:
     stable = [str(g) for g in group_values(tables) if g not in set(table["group"])
               and (group_runs(tables, g)["status"] != "failed").any()]
     if stable:
-        out.append(f"No run of {_join(stable)} diverged." if len(stable) < len(group_values(tables))
-                   else f"No run of any {noun} diverged.")
+        text = (f"No run of {_join(stable)} diverged" if len(stable) < len(group_values(tables))
+                else f"No run of any {noun} diverged")
+        # Not diverging is not learning: say where the other failures are.
+        failing = [g for g in stable if (group_runs(tables, g)["outcome"].isin(outcomes.FAILURES)).any()]
+        if failing:
+            text += f" (NaN/inf); {_join(failing)} failed otherwise, as the outcomes above say"
+        out.append(text + ".")
+    return out
+
+
+def _outcome_sentences(tables: Tables) -> list[str]:
+    """One sentence per group that has runs that did not learn: where and how they failed."""
+    table = outcome_shares(tables)
+    if table.empty:
+        return []
+    total = outcome_counts(tables.runs)
+    out = [f"Outcomes of all {sum(total.values())} runs: {outcomes.mix_text(total)} (definitions below)."]
+    for g, rows in table.groupby("group", sort=False):
+        parts = []
+        for r in rows.to_dict("records"):
+            bad = {n: r[outcomes.count_column(n)] for n in outcomes.NAMES if n != "learned"}
+            if not any(bad.values()):
+                continue
+            mix = ", ".join(f"{k} {n}" for n, k in bad.items() if k)
+            at = f"at lr={format_value(r['lr'])}: " if not pd.isna(r["lr"]) else ""
+            parts.append(f"{at}{mix} of {r['runs']} runs")
+        if parts:
+            out.append(f"{g} did not learn in every run: {'; '.join(parts)}.")
+    return out
+
+
+def _split_sentences(tables: Tables) -> list[str]:
+    """Cells whose seeds end in different outcomes, with the values (each group's best cell)."""
+    out = []
+    label = cell_labeler(tables, skip=[group_column(tables)])
+    for g, cell in best_cells(tables).items():
+        split = outcome_split(cell_runs(tables, cell))
+        if split:
+            where = label(cell)
+            out.append(f"{g}{f' ({where})' if where else ''}: the seeds split: {split}.")
     return out
 
 
@@ -376,7 +453,7 @@ def _gradient_sentence(tables: Tables) -> list[str]:
         return []
     n = n_layers(tables)
     parts = [f"{r:.2g} for {g}" for g, r in ratio.sort_values().items()]
-    out = [f"At initialization, the gradient norm of hidden layer 1 relative to the {layer_name(n, n)} "
+    out = [f"At initialization, the true gradient norm of hidden layer 1 relative to the {layer_label(tables, n)} "
            f"(geometric mean over runs) is {_join(parts)}."]
     vanishing = [str(g) for g, r in ratio.items() if r < VANISHING_RATIO]
     exploding = [str(g) for g, r in ratio.items() if r > EXPLODING_RATIO]
@@ -421,8 +498,11 @@ def findings(tables: Tables, stats: pd.DataFrame | None = None) -> list[str]:
     for sentence in (_winner_sentence(tables, stats), _ranking_sentence(tables, stats)):
         if sentence:
             out.append(sentence)
+    out += _outcome_sentences(tables)
+    out += _split_sentences(tables)
     out += _dead_sentences(tables)
-    out += _divergence_sentences(tables)
+    if group_column(tables) != "variant":  # a variant's outcomes above already say which diverged
+        out += _divergence_sentences(tables)
     out += _gradient_sentence(tables)
     sentence = _init_sentence(tables)
     if sentence:
@@ -439,13 +519,13 @@ def findings(tables: Tables, stats: pd.DataFrame | None = None) -> list[str]:
 
 def _cells_table(tables: Tables, cells: pd.DataFrame) -> str:
     keys = cell_keys(tables)
-    header = [*keys, "final test acc (mean ± 95% CI)", "best-epoch acc (mean)", "ok / runs", "diverged", "failed"]
-    rows = [
-        [*(format_value(r[k]) for k in keys), format_ci(r["acc_mean"], r["acc_ci95"]),
-         format_ci(r["best_acc_mean"], np.nan), f"{int(r['n_ok'])} / {int(r['n_seeds'])}", int(r["diverged"]),
-         int(r["failed"])]
-        for _, r in cells.iterrows()
-    ]
+    header = [*keys, "final test acc (mean ± 95% CI)", "per seed", "best-epoch acc (mean)", "outcomes"]
+    rows = []
+    for _, r in cells.iterrows():
+        counts = {n: int(r.get(outcomes.count_column(n), 0)) for n in outcomes.NAMES}
+        rows.append([*(format_value(r[k]) for k in keys), format_ci(r["acc_mean"], r["acc_ci95"]),
+                     seed_values(cell_runs(tables, r)), format_ci(r["best_acc_mean"], np.nan),
+                     outcomes.mix_text(counts, int(r["n_seeds"]))])
     return _md_table(header, rows)
 
 
@@ -474,7 +554,7 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
     n = n_layers(tables)
     layers = " / ".join(f"L{l}" for l in range(1, n + 1))
     header = [noun, "best cell", "acc at best cell", "acc over all cells", f"dead at init ({layers})",
-              f"dead at end ({layers})", "diverged / runs", "failed"]
+              f"dead at end ({layers})", "outcomes (all cells)"]
     rows = []
     for r in stats.sort_values("best_acc", ascending=False, na_position="last", kind="stable").to_dict("records"):
         rows.append([
@@ -483,7 +563,7 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
             f"{format_ci(r['all_acc'], r['all_ci'])} (n={r['all_n']})",
             " / ".join(format_pct(r[f"dead_init_L{l}"]) for l in range(1, n + 1)),
             " / ".join(format_pct(r[f"dead_end_L{l}"]) for l in range(1, n + 1)),
-            f"{r['diverged']} / {r['runs']}", r["failed"],
+            r["outcomes"],
         ])
     return [
         f"Final test accuracy is the mean ± 95% CI over finished runs (diverged runs count with the accuracy "
@@ -492,6 +572,19 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
         "",
         _md_table(header, rows),
     ]
+
+
+def _outcomes_section(tables: Tables) -> list[str]:
+    table = outcome_shares(tables)
+    lines = ["Each run's outcome is the first of these whose rule holds (`outcome` in `runs.csv`, "
+             "`n_<outcome>` in `summary.csv`):", "", outcomes.markdown_table(), ""]
+    if table.empty:
+        return lines + ["No runs."]
+    split = table["lr"].notna().any()
+    header = [group_noun(tables), *(["lr"] if split else []), "runs", *outcomes.NAMES]
+    rows = [[r["group"], *([format_value(r["lr"])] if split else []), r["runs"],
+             *(r[c] or "" for c in outcomes.COUNT_COLUMNS)] for r in table.to_dict("records")]
+    return lines + ["Runs per outcome (empty: none):", "", _md_table(header, rows)]
 
 
 def _config_section(out_dir: Path) -> list[str]:
@@ -546,6 +639,7 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
             lines.append(f"- ... and {len(errors) - 5} other messages (see `runs.csv`)")
         lines.append("")
 
+    lines += ["## Outcomes", "", *_outcomes_section(tables), ""]
     lines += ["## Cells", "", *_cells_section(tables), ""]
     lines += [f"## Per {group_noun(tables)}", "", *_groups_section(tables, stats), ""]
 

@@ -14,7 +14,9 @@ import pandas as pd
 from scipy.special import stdtrit
 
 import nn
+from experiments.analysis import outcomes
 from experiments.config import FIELDS
+from experiments.data import TARGET_ENCODINGS, DataError, load_dataset
 from experiments.store import atomic_write_text
 
 CONFIG_COLUMNS = list(FIELDS)
@@ -76,8 +78,48 @@ def _run_row(result: dict[str, Any], n_layers: int) -> dict[str, Any]:
     for metric in RUN_LAYER_METRICS:
         for layer in range(1, n_layers + 1):
             row[f"{metric}_L{layer}"] = final.get(layer, {}).get(metric, np.nan)
+    row.update(_references(result))
+    # Norms at the last epoch: an infinite one makes the run "exploded".
+    norms = [r.get(m, np.nan) for r in final.values() for m in ("grad_w_norm", "true_grad_w_norm")]
+    row["grad_finite"] = bool(np.isfinite(np.asarray(norms, dtype=float)).all())
     row["seconds"] = result["seconds"]
     return row
+
+
+def _references(result: dict[str, Any]) -> dict[str, float]:
+    """``chance_acc`` and ``constant_loss`` of a run (see :mod:`experiments.analysis.outcomes`).
+
+    From the class counts stored with the run; runs stored before the counts
+    were recorded take them from their data set (:func:`_class_counts`).
+    """
+    config = result["config"]
+    counts = None if result["status"] == "failed" else result.get("class_counts") or _class_counts(config)
+    if counts is None:
+        return {"chance_acc": np.nan, "constant_loss": np.nan}
+    train, test = (np.asarray(counts[part], dtype=float) for part in ("train", "test"))
+    off, on = TARGET_ENCODINGS.get(config.get("targets", "onehot"), (0.0, 1.0))
+    return {"chance_acc": outcomes.chance_accuracy(test),
+            "constant_loss": outcomes.constant_loss(config.get("output", "softmax"), len(train), train, off, on)}
+
+
+@functools.lru_cache(maxsize=16)
+def _counts_of(data: str, test_fraction: float, train_size: int | None, test_size: int | None
+               ) -> dict[str, list[int]] | None:
+    try:
+        ds = load_dataset(data, test_fraction=test_fraction, train_size=train_size, test_size=test_size)
+    except (DataError, OSError, ValueError):
+        return None
+    return {"train": np.bincount(ds.y_train, minlength=ds.n_classes).tolist(),
+            "test": np.bincount(ds.y_test, minlength=ds.n_classes).tolist()}
+
+
+def _class_counts(config: dict[str, Any]) -> dict[str, list[int]] | None:
+    """Training and test samples per class of the run's data set, or None when it cannot be read."""
+    try:
+        return _counts_of(config["data"], config["test_fraction"], config.get("train_size"),
+                          config.get("test_size"))
+    except (KeyError, TypeError):
+        return None
 
 
 def build_tables(results: Iterable[dict[str, Any]]) -> Tables:
@@ -86,7 +128,9 @@ def build_tables(results: Iterable[dict[str, Any]]) -> Tables:
     n_layers = max((len(r["sizes"]) - 1 for r in results if r.get("sizes")), default=3)
     runs = pd.DataFrame([_run_row(r, n_layers) for r in results])
     if runs.empty:
-        runs = pd.DataFrame(columns=["run_id", *CONFIG_COLUMNS, "status"])
+        runs = pd.DataFrame(columns=["run_id", *CONFIG_COLUMNS, "status", "outcome"])
+    else:
+        runs.insert(runs.columns.get_loc("status") + 1, "outcome", outcomes.classify(runs))
     epochs = pd.DataFrame(
         [{"run_id": r["run_id"], **e} for r in results for e in r["epochs"]], columns=EPOCH_COLUMNS
     )
@@ -143,6 +187,7 @@ def summarize(runs: pd.DataFrame, axes: list[str], n_layers: int = 3) -> pd.Data
     # Columns taken once as arrays; each cell picks its rows by position.
     ok, diverged, failed = ((runs["status"] == s).to_numpy(dtype=bool) for s in ("ok", "diverged", "failed"))
     acc_all = runs["test_acc"].to_numpy(dtype=float)
+    outcome_of = runs["outcome"].to_numpy() if "outcome" in runs else np.full(len(runs), "", dtype=object)
     layer_cols = [f"{metric}_L{layer}" for metric in RUN_LAYER_METRICS for layer in range(1, n_layers + 1)]
     means = {col: runs[col].to_numpy(dtype=float) for col in ["best_test_acc", *layer_cols] if col in runs}
     rows = []
@@ -157,6 +202,8 @@ def summarize(runs: pd.DataFrame, axes: list[str], n_layers: int = 3) -> pd.Data
             n_ok=int(ok[mine].sum()),
             diverged=int(diverged[mine].sum()),
             failed=int(failed[mine].sum()),
+            **{col: int(np.count_nonzero(outcome_of[mine] == name))
+               for col, name in zip(outcomes.COUNT_COLUMNS, outcomes.NAMES)},
             acc_mean=acc.mean(),
             acc_std=acc.std(ddof=1) if len(acc) > 1 else np.nan,
             acc_ci95=ci95(acc),

@@ -15,7 +15,7 @@ import pytest
 
 from experiments import config as cfg
 from experiments.analysis import dashboard_views as views
-from experiments.analysis.compare import load_tables
+from experiments.analysis.build import load_tables
 from experiments.cli import main
 from experiments.runner import run_sweep
 

@@ -7,6 +7,7 @@ same builders.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 
 import nn
+from experiments import config as cfg
 from experiments.analysis import plots
+from experiments.runner import run_sweep
 from experiments.config import RunConfig
 from experiments.analysis.tables import build_tables
 
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 SIZES = [64, 32, 32, 10]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-GRID_FILES = {"accuracy_heatmap.png", "learning_curves.png", "dead_units.png", "gradient_flow.png",
+GRID_FILES = {"accuracy_heatmap.png", "outcomes.png", "learning_curves.png", "dead_units.png", "gradient_flow.png",
               "dead_init_vs_trained.png"}
 VARIANT_FILES = GRID_FILES - {"accuracy_heatmap.png"} | {"accuracy_bars.png"}
 
@@ -172,7 +175,7 @@ def test_all_diverged_at_init_keeps_what_has_data():
     drawn = {name: draw(tables) for name, draw in plots.PLOTTERS.items()}
     try:
         assert {name for name, fig in drawn.items() if fig is not None} == {
-            "accuracy_heatmap.png", "learning_curves.png", "dead_units.png"}
+            "accuracy_heatmap.png", "outcomes.png", "learning_curves.png", "dead_units.png"}
         # Left out: gradient_flow (no finite gradient), dead_init_vs_trained (no run finished).
     finally:
         for fig in drawn.values():
@@ -222,3 +225,35 @@ def test_dead_init_vs_end_uses_runs_that_finished():
     assert relu1["init"] == pytest.approx(0.02)
     assert relu1["end"] == pytest.approx((0.3 * 4 + 0.02 * 4) / 8)  # the diverged run is left out
     assert sorted(table["layer"].unique()) == [1, 2]  # hidden layers only
+
+
+def test_outcome_shares_split_by_lr_only_where_a_group_has_several():
+    grid = plots.outcome_shares(build_tables(grid_results()))
+    relu_1 = grid[(grid["group"] == "relu") & (grid["lr"] == 1.0)].iloc[0]
+    assert (relu_1["runs"], relu_1["n_diverged"], relu_1["n_learned"]) == (5, 1, 4)
+    assert set(grid["lr"]) == {0.1, 1.0}
+    variants = plots.outcome_shares(build_tables(
+        [make_result(lr=lr, variant=name, seed=s, final_acc=acc) for name, lr, acc in
+         (("slow", 0.01, 0.1), ("fast", 0.1, 0.9)) for s in (0, 1)]))
+    assert variants["lr"].isna().all()  # each variant fixes its own lr
+    assert variants.set_index("group")[["n_collapsed", "n_learned"]].to_dict("index") == {
+        "slow": {"n_collapsed": 2, "n_learned": 0}, "fast": {"n_collapsed": 0, "n_learned": 2}}
+
+
+def test_layer_names_whatever_the_depth(tmp_path):
+    assert [plots.layer_name(l, 3) for l in (1, 2, 3)] == ["hidden layer 1", "hidden layer 2", "output layer"]
+    assert [plots.layer_name(l, 2) for l in (1, 2)] == ["hidden layer 1", "output layer"]
+    # Depths mixed in one sweep: layer 2 is an output for some nets, hidden for others.
+    assert [plots.layer_name(l, 3, [2, 3]) for l in (1, 2, 3)] == [
+        "hidden layer 1", "layer 2: output of the 2-layer nets (hidden in the deeper ones)",
+        "layer 3: output of the 3-layer nets"]
+    # hidden=32: one hidden layer, then the output layer; nothing calls it "hidden layer 2".
+    sweep = cfg.parse_set(cfg.load(cfg.CONFIG_DIR / "default.yaml"),
+                          ["hidden=32", "activations=relu", "inits=he_normal", "lrs=0.1", "seeds=0",
+                           "epochs=1", "train_size=100", "test_size=50", "probe_size=16", "dtype=float64"])
+    run_sweep(sweep, tmp_path, jobs=1, progress=False)
+    tables = build_tables(json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))
+    assert plots.run_depths(tables) == [2] and plots.n_layers(tables) == 2
+    assert plots.layer_label(tables, 2) == "output layer"
+    text = (tmp_path / "report.md").read_text()
+    assert "relative to the output layer" in text and "hidden layer 2" not in text

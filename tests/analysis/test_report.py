@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.analysis import report
+from experiments.analysis import outcomes, report
 from experiments.analysis.tables import build_tables
 from test_plots import grid_results, make_result, variant_results
 
@@ -44,6 +44,7 @@ def _findings(text: str) -> list[str]:
 @pytest.mark.parametrize(
     "mean, ci, expected",
     [(0.91234, 0.0131, "0.912 ± 0.013"), (0.5, math.nan, "0.500"), (math.nan, 0.1, "n/a"),
+     (0.403, 0.524, "0.403 (95% CI 0.000 to 0.927)"), (0.97, 0.05, "0.970 (95% CI 0.920 to 1.000)"),
      (math.nan, math.nan, "n/a"), (None, None, "n/a"), (np.float64(0.25), np.float64(0.05), "0.250 ± 0.050"),
      (0.5, math.inf, "0.500")],
 )
@@ -68,7 +69,11 @@ def test_report_sections(tmp_path, grid):
     assert "0.905 ± 0.064" in best_row
     # Per-activation table: best cell and dead fractions per layer.
     relu_row = next(line for line in text.splitlines() if line.startswith("| relu | init=he_normal, lr=0.1 |"))
-    assert "0.905 ± 0.064 (n=2)" in relu_row and "2% / 0% / 0%" in relu_row and "1 / 9" in relu_row
+    assert "0.905 ± 0.064 (n=2)" in relu_row and "2% / 0% / 0%" in relu_row
+    assert relu_row.endswith("| 1/9 diverged, 8/9 learned |")
+    # Every seed of a cell, and the outcomes section with the definitions.
+    assert "| relu | he_normal | 0.1 | 0.905 ± 0.064 | 0.90, 0.91 | 0.905 | 2/2 learned |" in text
+    assert outcomes.markdown_table() in text
     # Links to the plots that exist, relative to report.md, and only those.
     assert "(plots/accuracy_heatmap.png)" in text and "(plots/gradient_flow.png)" in text
     assert "learning_curves.png" not in text
@@ -81,8 +86,8 @@ def test_many_cells_show_best_and_worst_five(tmp_path):
     text = _write(build_tables(results), tmp_path)
     best, worst = text.split("Best 5 cells:")[1].split("Worst 5 cells:")
     worst = worst.split("##")[0]
-    assert "| 2.048 | 0.760 ± 0.000 | 0.760 | 2 / 2 | 0 | 0 |" in best and "| 0.001 |" not in best
-    assert "| 0.001 | 0.100 ± 0.000 | 0.100 | 2 / 2 | 0 | 0 |" in worst and "| 2.048 |" not in worst
+    assert "| 2.048 | 0.760 ± 0.000 | 0.76, 0.76 | 0.760 | 2/2 learned |" in best and "| 0.001 |" not in best
+    assert "| 0.001 | 0.100 ± 0.000 | 0.10, 0.10 | 0.100 | 2/2 collapsed |" in worst and "| 2.048 |" not in worst
     assert "No `config.yaml`" in text
 
 
@@ -92,7 +97,8 @@ def test_winner_follows_the_numbers(tmp_path):
                                    "(init=he_normal, lr=0.1): 0.905 ± 0.064, 0.100 above the next best, sigmoid")
     sigmoid_wins = _findings(_write(build_tables(grid_results({"sigmoid": 0.15})), tmp_path / "b"))
     assert sigmoid_wins[0].startswith("sigmoid has the highest mean final test accuracy at its best setting "
-                                      "(init=glorot_uniform, lr=1): 0.955 ± 0.064, 0.050 above the next best, relu")
+                                      "(init=glorot_uniform, lr=1): 0.955 (95% CI 0.891 to 1.000), 0.050 above the "
+                                      "next best, relu")
     assert "confidence intervals overlap" in sigmoid_wins[0]
 
 
@@ -183,3 +189,34 @@ def test_single_run_report(tmp_path):
     text = _write(build_tables([make_result(final_acc=0.8)]), tmp_path)
     assert "0.800 (n=1)" in text  # no CI from one seed
     assert "No plots" in text
+
+
+def test_outcome_and_split_sentences(tmp_path):
+    # One cell whose seeds split: two learn, one collapses; tanh learns everywhere.
+    results = [make_result("relu", seed=s, final_acc=acc) for s, acc in ((0, 0.75), (1, 0.97), (2, 0.1))]
+    results += [make_result("tanh", seed=s, final_acc=0.9) for s in (0, 1, 2)]
+    tables = build_tables(results)
+    sentences = report.findings(tables)
+    assert "Outcomes of all 6 runs: 1/6 collapsed, 5/6 learned (definitions below)." in sentences
+    assert "relu did not learn in every run: 1 collapsed of 3 runs." in sentences
+    assert "relu: the seeds split: 2 of 3 seeds learned (75%, 97%); 1 collapsed (10%)." in sentences
+    assert not any(s.startswith("tanh") and "split" in s for s in sentences)
+    assert report.outcome_split(tables.runs[tables.runs["activation"] == "tanh"]) is None
+
+
+def test_variant_reports_have_no_initializer_finding():
+    results = [make_result("relu", init=init, seed=s, variant=name, final_acc=0.9)
+               for name, init in (("a", "he_normal"), ("b", "glorot_uniform")) for s in (0, 1)]
+    tables = build_tables(results)
+    assert "init" in tables.axes  # it varies, but only between variants
+    assert report.best_init_by_group(tables).empty
+    assert not any("initializer" in s for s in report.findings(tables))
+
+
+def test_not_diverged_is_not_called_healthy():
+    results = [make_result("relu", seed=s, final_acc=0.1, status="diverged", diverged_epoch=2) for s in (0, 1)]
+    results += [make_result("tanh", seed=s, final_acc=0.1) for s in (0, 1)]  # collapsed, finite
+    results += [make_result("sigmoid", seed=s, final_acc=0.9) for s in (0, 1)]
+    sentences = report.findings(build_tables(results))
+    assert ("No run of sigmoid and tanh diverged (NaN/inf); tanh failed otherwise, as the outcomes above say."
+            in sentences)
