@@ -29,8 +29,11 @@ def _with(tables, runs=None, layers=None, axes=None):
                                axes=tables.axes if axes is None else axes)
 
 
-def test_filters_are_varying_axes_then_seed_then_status(grid):
-    infos = views.filter_infos(grid)
+def test_filters_are_varying_axes_then_seed_then_outcome(grid):
+    assert [f.column for f in views.filter_infos(grid)] == ["activation", "init", "lr", "seed", "outcome"]
+    assert views.filter_infos(grid)[-1].labels[0] == "learned"  # best outcome first
+    # tables without outcomes (runs stored by older code) filter on status instead
+    infos = views.filter_infos(_with(grid, runs=grid.runs.drop(columns="outcome")))
     assert [f.column for f in infos] == ["activation", "init", "lr", "seed", "status"]
     by = {f.column: f for f in infos}
     assert by["activation"].labels == ("sigmoid", "relu")  # nn.ACTIVATIONS order
@@ -102,7 +105,7 @@ def test_parcoords_axes_colour_and_left_out_runs(grid):
     info = views.parcoords_info(grid)
     labels = [d.label for d in info.dimensions]
     assert labels == ["activation", "init", "lr", "final test accuracy", "dead L1", "dead L2", "dead output",
-                      "status"]
+                      "outcome"]
     assert info.left_out == 1  # the failed run has no accuracy
     assert "failed" not in set(grid.runs["status"].iloc[info.run_index])
     np.testing.assert_allclose(info.color, grid.runs["test_acc"].iloc[info.run_index])
@@ -111,8 +114,9 @@ def test_parcoords_axes_colour_and_left_out_runs(grid):
 
 
 def test_gradient_panel_names_the_true_gradient_and_the_book_update_step(grid):
-    keys = [p.key for p in views.panels(grid)]
-    assert keys == ["accuracy", "loss", "dead", "gradient"]  # no bands without z percentiles
+    assert [p.key for p in views.panels(grid)] == ["accuracy", "loss", "dead", "gradient", "bands"]
+    no_bands = _with(grid, layers=grid.layers.drop(columns=[c for c in grid.layers if c.startswith("z_")]))
+    assert [p.key for p in views.panels(no_bands)] == ["accuracy", "loss", "dead", "gradient"]
     gradient = next(p for p in views.PANELS if p.key == "gradient")
     assert [s.column for s in gradient.series] == ["true_grad_w_norm", "grad_w_norm"]
     assert gradient.series[0].name == "true gradient |dL/dW|"
@@ -169,10 +173,10 @@ def test_page_data_holds_every_view(grid, written):
     data = json.loads(page.read_packed(written, "page-data"))
     assert data["runs"]["columns"] == list(grid.runs.columns)
     assert len(data["runs"]["data"][0]) == len(grid.runs)
-    assert [f["column"] for f in data["filters"]] == ["activation", "init", "lr", "seed", "status"]
+    assert [f["column"] for f in data["filters"]] == ["activation", "init", "lr", "seed", "outcome"]
     assert data["heatmap"]["best"] == list(views.heatmap_info(grid).best)
     assert len(data["heatmap"]["run_cell"]) == len(grid.runs)
-    assert [p["key"] for p in data["panels"]] == ["accuracy", "loss", "dead", "gradient"]
+    assert [p["key"] for p in data["panels"]] == ["accuracy", "loss", "dead", "gradient", "bands"]
     assert data["parcoords"]["left_out"] == 1
     assert len(data["summary"]["data"][0]) == len(grid.summary)
     assert data["findings"] == report.findings(grid)  # the same sentences as report.md
