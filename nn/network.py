@@ -106,6 +106,15 @@ class Params:
         """The networks ``k`` as a new (copied) stack."""
         return Params([w[k].copy() for w in self.W], None if self.b is None else [x[k].copy() for x in self.b])
 
+    def single(self) -> "Params":
+        """Network 0 as 2-D arrays, VIEWS of this stack: W[l] (n_l, n_{l+1} * pieces), b[l] (1, ...).
+
+        Every function of this module also takes 2-D params with 2-D inputs
+        (B, n_0): one network then costs 2-D NumPy calls instead of 3-D ones
+        (fewer broadcasting checks per call), and updates land in the stack.
+        """
+        return Params([w[0] for w in self.W], None if self.b is None else [x[0] for x in self.b])
+
 
 @dataclass
 class Grads:
@@ -183,16 +192,17 @@ def _expand(da: Array, act: Activation) -> Array:
 
 
 def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
-    """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)."""
-    if d.shape[1] == 1:
+    """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)
+    (2-D for one network: (B, n), (B, m) -> (n, m))."""
+    if d.shape[-2] == 1:
         # One sample per update (the book): an outer product, which a
         # broadcast multiply does about 3x faster than matmul of (n,1)@(1,m).
-        return np.multiply(a[..., 0, :, None], d[:, 0, None, :], out=out)
+        return np.multiply(a[..., 0, :, None], d[..., 0, None, :], out=out)
     return np.matmul(np.swapaxes(a, -1, -2), d, out=out)
 
 
 def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
-    B = dz[0].shape[1]
+    B = dz[0].shape[-2]
     dW = [_batch_product(a, d) / B for a, d in zip(acts[:-1], dz)]
     db = [sum_rows(d) / B for d in dz] if arch.bias else None
     return dW, db
@@ -264,8 +274,9 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
     ``acts``, ``dz``: as from :func:`forward` and :func:`backward` on the batch;
     ``lr``: (K,).
     """
-    B = dz[0].shape[1]
-    scale = (np.asarray(lr, dtype=np.float64) / B).astype(params.W[0].dtype).reshape(-1, 1, 1)
+    B = dz[0].shape[-2]
+    scale = (np.asarray(lr, dtype=np.float64) / B).astype(params.W[0].dtype)
+    scale = scale.reshape((-1,) + (1,) * (params.W[0].ndim - 1))  # (K, 1, 1), or (1, 1) for 2-D params
     for l, (a, d) in enumerate(zip(acts[:-1], dz)):
         d = d * scale
         params.W[l] -= _batch_product(a, d, out=buffers[l])
@@ -273,15 +284,13 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
             params.b[l] -= sum_rows(d)
 
 
-# Rows per chunk times K: small enough that a chunk's (K, rows, n) arrays stay
-# in cache. Evaluating 256 or 360 rows at K=20 in one piece ran 2.5x slower
-# than in chunks of 64.
-CACHE_ROWS = 1280
-
-
-def chunk_rows(K: int) -> int:
-    """Rows per chunk when evaluating K stacked networks on many inputs."""
-    return max(16, CACHE_ROWS // K)
+# Rows per chunk when evaluating many inputs (test set, probe set). Small
+# enough that a chunk's (K, rows, n) arrays stay in cache at the K of a sweep
+# (evaluating 256 or 360 rows at K=20 in one piece ran 2.5x slower than in
+# chunks of 64), and the same for every K: the chunking sets the order of the
+# sums, so a chunk size that followed K would make a run's numbers depend on
+# the other runs of its stack.
+EVAL_ROWS = 64
 
 
 def loss_and_accuracy(
@@ -298,7 +307,7 @@ def loss_and_accuracy(
     loss, accuracy : (K,) float64
     """
     K, N = params.K, X.shape[0]
-    chunk = chunk or chunk_rows(K)
+    chunk = chunk or EVAL_ROWS
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     for s in range(0, N, chunk):
