@@ -101,7 +101,7 @@ class Mode:
 
 
 FULL_MODE = Mode(2048, 3, 5, {(64, 32, 32, 10): 600, (784, 200, 100, 10): 100}, SLICE_SETS, COMMAND_SETS,
-                 2**24, 600)
+                 2**23, 600)
 # --quick: the memory run at --jobs 1 spares the start of two more workers
 # (each imports scikit-learn for the digits, about 2 s).
 QUICK_MODE = Mode(1024, 1, 2, {(64, 32, 32, 10): 30, (784, 200, 100, 10): 10}, QUICK_SETS, QUICK_COMMAND_SETS,
