@@ -620,6 +620,8 @@ def sweep_section(mode: Mode, jobs: int, peaks: dict) -> tuple[list[Row], list[s
             blas = max([blas] + [r.get("blas_threads", 0) for r in results1.values()])
             rows += [
                 row(f"sweep {d} --jobs 1", wall1, "s"),
+                # One core each: what a busy machine's second core cannot blur.
+                row(f"sweep {d} --jobs 1: speedup vs float64 reference (one core each)", ref_total / wall1, "x"),
                 row(f"scaling efficiency t1 / ({jobs} t{jobs})", wall1 / (jobs * wall), "fraction", ">= 0.85"),
                 row(f"control: {2 * jobs} independent NumPy tasks, t1 / ({jobs} t{jobs}), same workers",
                     parallel_control(jobs), "fraction"),
