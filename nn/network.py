@@ -110,8 +110,9 @@ class Params:
         """Network 0 as 2-D arrays, VIEWS of this stack: W[l] (n_l, n_{l+1} * pieces), b[l] (1, ...).
 
         Every function of this module also takes 2-D params with 2-D inputs
-        (B, n_0): one network then costs 2-D NumPy calls instead of 3-D ones
-        (fewer broadcasting checks per call), and updates land in the stack.
+        (B, n_0), and updates land in the stack. Training one network runs
+        on these; it measured within noise of the stack of one (NumPy costs a
+        2-D call about what it costs a 3-D one).
         """
         return Params([w[0] for w in self.W], None if self.b is None else [x[0] for x in self.b])
 
