@@ -78,9 +78,20 @@ def make_groups(runs: Sequence[RunConfig], max_stack: int = MAX_STACK) -> list[l
         by_key.setdefault(group_key(run), []).append(run)
     groups = []
     for members in by_key.values():
-        n_chunks = -(-len(members) // max_stack)
-        size = -(-len(members) // n_chunks)  # even chunks: 40 -> 20 + 20, not 32 + 8
-        groups += [members[i : i + size] for i in range(0, len(members), size)]
+        parts = [members]
+        if len(members) > max_stack:
+            # Split anyway: along seeds first, so that a stack shares one
+            # sample order (one batch per step; per-network orders cost a
+            # (K, B, n_0) gather, and K=30 of three seeds was no faster than
+            # K=20 of one). Small groups keep their seeds together.
+            by_seed: dict[int, list[RunConfig]] = {}
+            for run in members:
+                by_seed.setdefault(run.seed, []).append(run)
+            parts = list(by_seed.values())
+        for part in parts:
+            n_chunks = -(-len(part) // max_stack)
+            size = -(-len(part) // n_chunks)  # even chunks: 40 -> 20 + 20, not 32 + 8
+            groups += [part[i : i + size] for i in range(0, len(part), size)]
     # Largest first: the slowest tasks start early and the tail stays short.
     return sorted(groups, key=lambda g: -len(g) * g[0].epochs * _width(g[0]))
 

@@ -1,8 +1,9 @@
 """Train a group of runs and return plain data: the one task a sweep dispatches.
 
-Runs that differ only in initializer and learning rate (and variant name)
-share a data stream, so they are trained together as one stack of K networks
-(:mod:`nn.network`); the numbers equal those of training each alone.
+Runs that differ only in initializer, learning rate and seed (and variant
+name) are trained together as one stack of K networks (:mod:`nn.network`),
+each network in its own seed's sample order; a run's numbers are those of
+training it alone, whichever runs share its stack.
 
 Random streams. Each run's randomness derives from its ``seed`` and the name
 of the stream, never from global state:
@@ -28,7 +29,7 @@ from experiments.config import RunConfig
 from experiments.data import Dataset, load_dataset, one_hot_targets
 
 # Everything but these fields must agree for runs to share one stack.
-PER_NETWORK_FIELDS = ("variant", "init", "lr")
+PER_NETWORK_FIELDS = ("variant", "init", "lr", "seed")
 
 
 def group_key(run: RunConfig) -> tuple:
@@ -87,7 +88,7 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     start = time.perf_counter()
     first = runs[0]
     if any(group_key(r) != group_key(first) for r in runs):
-        raise ValueError("train_group needs runs that differ only in init, lr and variant")
+        raise ValueError("train_group needs runs that differ only in init, lr, seed and variant")
     data = load_run_data(first)
     arch = _architecture(first, data)
     dtype = np.dtype(first.dtype)
@@ -100,7 +101,9 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
 
     K = len(runs)
     params = nn.init_params(arch, [r.init for r in runs], [stream(r.seed, "init", r.init) for r in runs])
-    order_rng = stream(first.seed, "order")
+    seeds = sorted({r.seed for r in runs})
+    order_rngs = [stream(seed, "order") for seed in seeds]
+    row_of_seed = np.array([seeds.index(r.seed) for r in runs])
     lr = np.array([r.lr for r in runs], dtype=np.float64)
     alive = np.ones(K, bool)
     diverged_epoch: list[int | None] = [None] * K
@@ -137,7 +140,10 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     for epoch in range(1, first.epochs + 1):
         if not alive.any():
             break
-        order = order_rng.permutation(len(X))
+        # One permutation per seed, row k for network k: (K, N); a stack of
+        # one seed shares one (N,) order, and with it one batch per step.
+        perms = np.stack([rng.permutation(len(X)) for rng in order_rngs])
+        order = perms[0] if len(seeds) == 1 else perms[row_of_seed]
         # Training figures are the running means of the epoch, measured as
         # it trains: a second pass over the training set would cost a third
         # of the epoch again.

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, chunk_rows, forward
+from .network import EVAL_ROWS, Architecture, Params, backward, forward
 
 Array = np.ndarray
 
@@ -74,7 +74,7 @@ def diagnose(
 ) -> dict[str, Array]:
     """Per-network, per-layer diagnostics on the probe set ``X`` (P, n_0), ``T`` (P, n_out).
 
-    The probe is processed ``chunk`` rows at a time (default :func:`chunk_rows`);
+    The probe is processed ``chunk`` rows at a time (default :data:`EVAL_ROWS`, the same for every K);
     the result does not depend on it beyond rounding.
 
     Returns
@@ -86,7 +86,7 @@ def diagnose(
     # A diverging network has inf/NaN values: they are measured as they are,
     # and must not flood the console.
     with np.errstate(all="ignore"):
-        return _diagnose(arch, params, X, T, lr, rule, tol, chunk or chunk_rows(params.K))
+        return _diagnose(arch, params, X, T, lr, rule, tol, chunk or EVAL_ROWS)
 
 
 def _diagnose(

@@ -24,8 +24,11 @@ def train_epoch(
     Parameters
     ----------
     X : (N, n_0) inputs, T : (N, n_out) targets, shared by all K networks
-    order : (N,) permutation of the sample indices (the same for all K: that
-        is what lets K networks share one data stream)
+    order : (N,) permutation of the sample indices shared by all K networks
+        (one (B, n_0) batch feeds them all), or (K, N), network k's own
+        permutation in row k (runs of different seeds in one stack; each step
+        gathers a (K, B, n_0) batch). Either way network k sees exactly the
+        samples of its order, and its numbers are those of training it alone.
     lr : (K,) learning rate of each network
     batch_size : 1 updates after every sample, as the book does; the last
         batch of an epoch may be smaller.
@@ -39,15 +42,22 @@ def train_epoch(
         ``labels``.
     """
     lr = np.asarray(lr, dtype=np.float64)
+    order = np.asarray(order)
     K = params.K
+    if order.ndim not in (1, 2) or (order.ndim == 2 and order.shape[0] != K):
+        raise ValueError(f"order must be (N,) or (K, N) = ({K}, N), got shape {order.shape}")
+    if order.ndim == 1 and K == 1:
+        # One network: 2-D arrays throughout (views, so the stack is updated).
+        params = params.single()
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     buffers = [np.empty_like(w) for w in params.W]
+    n = order.shape[-1]
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
+        for s in range(0, n, batch_size):
+            idx = order[..., s : s + batch_size]  # (B,) or (K, B)
             derivatives: list[Array] = []
             zs, acts = forward(arch, params, X[idx], derivatives)
             y, t = acts[-1], T[idx]
@@ -56,5 +66,4 @@ def train_epoch(
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
             grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
             sgd_update(params, acts, grads.dz, lr, buffers)
-    n = len(order)
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))

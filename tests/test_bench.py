@@ -71,7 +71,8 @@ def test_quick_bench_writes_every_figure(tmp_path):
     for part in ("peak GEMM float64, 1 thread", "peak GEMM float32", "1 net 64-32-32-10 b32 float64: nn/ vs reference",
                  "1 net 784-200-100-10 b64 float64: nn/ GFLOP/s / 1-thread peak", "nn/ vs PyTorch",
                  "speedup vs float64 reference", "fraction of", "scaling efficiency", "peak memory",
-                 "BLAS threads", "reference vs runner"):
+                 "BLAS threads", "reference vs runner", "triad bandwidth", "b1 float64 (book rule), one network: time / bound",
+                 "outputs stage / training time", "whole command", "PyTorch / ours"):
         assert any(part in name for name in names), part
     for r in rows.values():
         assert r["met"] in (("yes", "no", "skipped") if r["target"] else ("",)), r

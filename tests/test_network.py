@@ -465,3 +465,34 @@ def test_is_finite_flags_only_the_broken_network(bias):
         params.W[2][2, 0, 1] = 0.0
         params.b[0][0, 0, 3] = -np.inf
         assert list(nn.is_finite(params)) == [False, True, True]
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_per_network_orders_equal_training_each_alone_in_its_order(batch_size, dtype):
+    # Row k of a (K, N) order is network k's own; alone, a network runs on 2-D views.
+    arch = nn.Architecture((6, 5, 4, 3), activation="maxout", output="softmax", bias=True, dtype=dtype)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 6)).astype(dtype)
+    labels = rng.integers(0, 3, 30)
+    T = _targets(labels, 3, "onehot").astype(dtype)
+    orders = np.stack([rng.permutation(30) for _ in range(3)])
+    stacked = nn.init_params(arch, STACK_INITS[:3], [np.random.default_rng(s) for s in STACK_SEEDS[:3]])
+    start = stacked.copy()
+    loss, acc = nn.train_epoch(arch, stacked, X, T, orders, STACK_LRS[:3], batch_size, "exact", labels)
+    for k in range(3):
+        alone = start.select([k])
+        loss_k, acc_k = nn.train_epoch(arch, alone, X, T, orders[k], STACK_LRS[k:k + 1], batch_size, "exact", labels)
+        assert loss_k[0] == loss[k] and acc_k[0] == acc[k]
+        for l in range(arch.n_layers):
+            np.testing.assert_array_equal(alone.W[l][0], stacked.W[l][k])
+            np.testing.assert_array_equal(alone.b[l][0], stacked.b[l][k])
+    assert min(np.abs(w - w0).max() for w, w0 in zip(stacked.W, start.W)) > 1e-4
+
+
+def test_order_of_the_wrong_shape_names_the_shapes():
+    arch = nn.Architecture(SIZES)
+    params = nn.init_params(arch, INITS, [np.random.default_rng(k) for k in range(2)])
+    X = np.zeros((4, SIZES[0]))
+    with pytest.raises(ValueError, match=r"\(2, N\).*\(3, 4\)"):
+        nn.train_epoch(arch, params, X, np.zeros((4, SIZES[-1])), np.zeros((3, 4), int), np.ones(2))

@@ -134,9 +134,13 @@ def test_grouping_stacks_runs_that_share_a_data_stream():
     runs = tiny().runs()
     groups = make_groups(runs)
     assert sum(len(g) for g in groups) == len(runs)
-    assert len(groups) == 4  # activation x seed
+    assert len(groups) == 2  # one per activation: inits, learning rates and seeds stack
     for g in groups:
-        assert len({(r.activation, r.seed) for r in g}) == 1
+        assert len({r.activation for r in g}) == 1 and len({r.seed for r in g}) == 2
+    # A group too big for one stack splits along seeds first (one shared sample order per stack).
+    small = make_groups(runs, max_stack=4)
+    assert sorted(len(g) for g in small) == [4] * 4
+    assert all(len({(r.activation, r.seed) for r in g}) == 1 for g in small)
     assert make_groups(list(reversed(runs))) == groups
 
 
