@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import Architecture, Params, backward, forward, sgd_update
+from .optimizers import OptimizerState
 
 Array = np.ndarray
 
@@ -18,6 +19,7 @@ def train_epoch(
     batch_size: int = 32,
     rule: str = "exact",
     labels: Array | None = None,
+    optimizer: OptimizerState | None = None,
 ) -> tuple[Array, Array]:
     """One pass over the data in the given order, updating ``params`` in place.
 
@@ -30,6 +32,9 @@ def train_epoch(
     batch_size : 1 updates after every sample, as the book does; the last
         batch of an epoch may be smaller.
     labels : (N,) int, optional, for the running accuracy
+    optimizer : the state of the optimizer that turns the rule's step
+        direction into the update (:func:`nn.optimizers.init_state`); None
+        is plain SGD, ``W -= lr * dW``.
 
     Returns
     -------
@@ -43,6 +48,7 @@ def train_epoch(
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     buffers = [np.empty_like(w) for w in params.W]
+    update = sgd_update if optimizer is None else optimizer.update
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
@@ -55,6 +61,6 @@ def train_epoch(
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
             grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
-            sgd_update(params, acts, grads.dz, lr, buffers)
+            update(params, acts, grads.dz, lr, buffers)
     n = len(order)
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))

@@ -129,7 +129,7 @@ def test_scales(idx_both):
     np.testing.assert_allclose(book.X_train, x / 255 * 0.99 + 0.01)
     assert unit.X_train.min() == 0.0 and unit.X_train.max() == 1.0
     assert book.X_train.min() == pytest.approx(0.01) and book.X_train.max() == pytest.approx(1.0)
-    assert set(INPUT_SCALES) == {"unit", "book"}
+    assert set(INPUT_SCALES) == {"unit", "book", "standardize", "none"}
 
 
 def test_idx_errors_name_file_and_problem(tmp_path):
@@ -234,10 +234,12 @@ def test_csv_errors_name_file_and_problem(tmp_path):
     assert "bad3.csv" in msg and "line 3" in msg and "found 18 fields, expected 17" in msg
     msg = error_text(broken(4, lines[3].replace(",", ",x,", 1).rsplit(",", 1)[0]))
     assert "bad4.csv" in msg and "line 4" in msg and "'x' is not a number" in msg
-    msg = error_text(broken(5, "10" + lines[4][1:]))
-    assert "bad5.csv" in msg and "line 5" in msg and "label 10" in msg and "0..9" in msg
-    msg = error_text(broken(6, lines[5].rsplit(",", 1)[0] + ",256"))
-    assert "bad6.csv" in msg and "line 6" in msg and "field 17" in msg and "256" in msg and "0..255" in msg
+    msg = error_text(broken(5, "3.5" + lines[4][1:]))
+    assert "bad5.csv" in msg and "line 5" in msg and "label 3.5" in msg and "neither an integer nor a name" in msg
+    msg = error_text(broken(6, lines[5].rsplit(",", 1)[0] + ",256"))  # real-valued with the default unit scale
+    assert "bad6.csv" in msg and "256" in msg and "0..255" in msg and "input_scale 'unit'" in msg
+    msg = error_text(broken(7, lines[6].rsplit(",", 1)[0] + ",nan"), input_scale="none")
+    assert "bad7.csv" in msg and "line 7" in msg and "field 17" in msg and "not a finite number" in msg
 
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -350,13 +352,16 @@ def test_train_and_test_size(idx_both):
 def test_unknown_prefix_scale_and_fraction():
     msg = error_text("mnist:/data")
     assert "'mnist:/data'" in msg
-    for form in ("digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]"):
+    forms = {"digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]", "npz:FILE.npz"}
+    for form in forms:
         assert form in msg
-    assert {s.form for s in DATA_SOURCES.values()} == {"digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]"}
+    assert {s.form for s in DATA_SOURCES.values()} == forms
     msg = error_text("digits", input_scale="zscore")
     assert "'zscore'" in msg and "unit" in msg and "book" in msg
     for bad in (0.0, 1.0, -0.1, "0.2"):
         assert "test_fraction" in error_text("digits", test_fraction=bad)
+    for bad in (1.0, -0.1, "0.1"):
+        assert "val_fraction" in error_text("digits", val_fraction=bad)
     assert issubclass(DataError, ValueError)
 
 
