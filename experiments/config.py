@@ -44,6 +44,9 @@ class ConfigError(ValueError):
     """A bad config: the message is one sentence naming key, value and valid choices."""
 
 
+NEEDS_VALIDATION = "early_stopping needs a validation split: set val_fraction above 0 (e.g. 0.1)"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one training run; ``asdict`` gives the table columns."""
@@ -85,7 +88,7 @@ class RunConfig:
             value = getattr(self, key)
             object.__setattr__(self, key, (used[key] if value is None else value) if key in used else None)
         if self.early_stopping is not None and not self.val_fraction:
-            raise ConfigError("early_stopping needs a validation split: set val_fraction above 0 (e.g. 0.1)")
+            raise ConfigError(NEEDS_VALIDATION)
 
     @property
     def run_id(self) -> str:
@@ -285,8 +288,20 @@ def parse(raw: Any, name: str = "sweep") -> SweepConfig:
         else:
             base[fname] = check(key, value)
     variants = _parse_variants(raw_variants)
+    _check_early_stopping(base, axes, variants)
     # Every axis and the variant list are non-empty, so the sweep has runs.
     return SweepConfig(name, base, axes, variants)
+
+
+def _check_early_stopping(base: dict, axes: dict, variants: tuple) -> None:
+    """early_stopping needs a validation split: refused (conservatively) if any
+    setting asks for it while any setting has val_fraction 0."""
+    settings = [base, *(o for _, o in variants)]
+    values = lambda key: [s[key] for s in settings if key in s] + axes.get(key, [])  # noqa: E731
+    stops = any(v is not None for v in values("early_stopping"))
+    no_val = any(v == 0 for v in values("val_fraction"))
+    if stops and no_val:
+        raise ConfigError(NEEDS_VALIDATION)
 
 
 def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:

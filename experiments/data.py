@@ -435,15 +435,19 @@ def _non_numeric(path: str, rows: list[tuple[int, str]], err: ValueError) -> Dat
     return DataError(f"CSV file {path} could not be parsed: {err}")
 
 
-def _parse_numbers(lines: list[str]) -> np.ndarray | ValueError:
-    """Comma-separated numbers as a 2-D array, or the parser's error."""
+def _parse_numbers(lines: list[str], width: int) -> np.ndarray | ValueError:
+    """Comma-separated numbers as a (len(lines), width) array, or the parser's error."""
     # int64 first: the book's files hold integers, which numpy parses about
     # five times faster than floats (2.5 s against 12 s for full MNIST).
     for dtype in (np.int64, np.float64):
         try:
-            return np.loadtxt(lines, delimiter=",", dtype=dtype, ndmin=2)
+            values = np.loadtxt(lines, delimiter=",", dtype=dtype, ndmin=2)
         except ValueError as err:
             last_err = err
+            continue
+        if values.shape == (len(lines), width):  # loadtxt skips lines it reads as empty
+            return values
+        return ValueError(f"expected {len(lines)} rows of {width} numbers, read {values.shape}")
     return last_err
 
 
@@ -467,6 +471,9 @@ def _class_labels(path: str, rows: list[tuple[int, str]], labels: np.ndarray) ->
             i = bad[0]
             raise DataError(f"CSV file {path}, line {rows[i][0]}: label {labels[i]:g} is neither an integer nor a name")
         return labels.astype(np.int64)
+    empty = np.flatnonzero(labels == "")
+    if empty.size:
+        raise DataError(f"CSV file {path}, line {rows[empty[0]][0]}: the label (field 1) is empty")
     return labels
 
 
@@ -501,12 +508,12 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
         )
 
     lines = [line for _, line in rows]
-    values = _parse_numbers(lines)
+    values = _parse_numbers(lines, width)
     if isinstance(values, np.ndarray):
         labels, features = values[:, 0], values[:, 1:]
     else:  # labels that are names (or a bad field): the two parts apart
         parts = [line.partition(",") for line in lines]
-        features = _parse_numbers([p[2] for p in parts])
+        features = _parse_numbers([p[2] for p in parts], width - 1)
         if not isinstance(features, np.ndarray):
             raise _non_numeric(path, rows, features)
         labels = np.array([p[0].strip() for p in parts])
