@@ -122,7 +122,9 @@ def _diagnose(
         out["true_grad_w_norm"][:, l] = t_norm
         dot = (dW_step[l] * dW_exact[l]).reshape(K, -1).sum(axis=1)
         out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
-        step_norm = lr * g_norm if optimizer is None else _norm(optimizer.peek(l, dW_step[l], lr))
+        # Plain SGD (no state) steps lr * dW: its norm is known without the array.
+        stateless = optimizer is None or not optimizer.optimizer.slots
+        step_norm = lr * g_norm if stateless else _norm(optimizer.peek(l, dW_step[l], lr))
         out["update_ratio"][:, l] = step_norm / _norm(params.W[l])
         out["delta_rms"][:, l] = np.sqrt(dz_sq[:, l] / (P * dW_exact[l].shape[-1]))
         mean = a_sum[:, l] / (P * n)
