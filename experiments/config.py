@@ -67,16 +67,20 @@ class ConfigError(ValueError):
     """A bad config: the message is one sentence naming key, value and valid choices."""
 
 
+NEEDS_VALIDATION = "early_stopping needs a validation split: set val_fraction above 0 (e.g. 0.1)"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one training run; ``asdict`` gives the table columns."""
 
     variant: str = ""  # name of the named variant ("" in a plain grid)
-    data: str = "digits"  # "digits", "idx:DIR" or "csv:TRAIN.csv[,TEST.csv]"
-    input_scale: str = "unit"  # "unit": pixels in [0, 1]; "book": 0.01..1.0
+    data: str = "digits"  # "digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]" or "npz:FILE.npz"
+    input_scale: str = "unit"  # "unit": pixels in [0, 1]; "book": 0.01..1.0; "standardize"; "none"
     train_size: int | None = None  # keep the first N training samples (seeded shuffle)
     test_size: int | None = None
     test_fraction: float = 0.2  # used when the data has no separate test set
+    val_fraction: float = 0.1  # of the training part, held out to select cells and epochs; 0: none
     hidden: tuple[int, ...] = (32, 32)  # hidden widths; input/output come from the data
     activation: str = "relu"  # hidden activation, a key of nn.ACTIVATIONS
     output: str = "softmax"  # a key of nn.OUTPUTS
@@ -85,14 +89,32 @@ class RunConfig:
     backprop: str = "exact"  # "exact" or "book"
     bias: bool = True
     lr: float = 0.1
+    optimizer: str = "sgd"  # a key of nn.OPTIMIZERS
+    # The optimizers' hyper-parameters (nn.HYPER_PARAMETERS). None takes the
+    # optimizer's default; one it does not use is set to None, so that
+    # "optimizers: [sgd, adam]" x "beta1: [0.8, 0.9]" gives sgd once.
+    momentum: float | None = None  # momentum, nesterov (0.9)
+    beta1: float | None = None  # adam (0.9)
+    beta2: float | None = None  # adam (0.999)
+    eps: float | None = None  # adam, rmsprop (1e-8)
+    rho: float | None = None  # rmsprop: decay of the squared-gradient average (0.99)
     batch_size: int = 32
     epochs: int = 20
+    early_stopping: int | None = None  # patience: stop after this many epochs without a better val_acc
     dtype: str = "float64"
     seed: int = 0  # root of this run's random streams (init weights, data order)
     probe_size: int = 256  # training samples used for per-layer diagnostics
     # Content hash of the data files (set by SweepConfig.runs, never by hand):
     # a data file replaced under the same path makes new runs, not stale ones.
     data_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        used = nn.OPTIMIZERS[self.optimizer].hyper if self.optimizer in nn.OPTIMIZERS else {}
+        for key in nn.HYPER_PARAMETERS:
+            value = getattr(self, key)
+            object.__setattr__(self, key, (used[key] if value is None else value) if key in used else None)
+        if self.early_stopping is not None and not self.val_fraction:
+            raise ConfigError(NEEDS_VALIDATION)
 
     @functools.cached_property
     def run_id(self) -> str:
@@ -116,7 +138,7 @@ _FIELD_NAMES_REPR = repr(_FIELD_NAMES)
 # Fields a config file cannot set: the sweep fills them in.
 DERIVED_KEYS = ("variant", "data_fingerprint")
 # Plural axis names accepted for the common grid axes.
-AXIS_ALIASES = {"activations": "activation", "inits": "init", "lrs": "lr", "seeds": "seed"}
+AXIS_ALIASES = {"activations": "activation", "inits": "init", "lrs": "lr", "seeds": "seed", "optimizers": "optimizer"}
 # --set values of these keys may contain commas themselves (csv:TRAIN,TEST).
 UNSPLIT_KEYS = ("data",)
 # Keys of a config file that are not RunConfig fields. data_fingerprints
@@ -135,7 +157,9 @@ def _choice(valid: Any) -> Callable[[str, Any], Any]:
     return check
 
 
-def _number(kind: type, low: float, high: float, low_open: bool = False) -> Callable[[str, Any], Any]:
+def _number(
+    kind: type, low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> Callable[[str, Any], Any]:
     def check(key: str, v: Any) -> Any:
         if isinstance(v, str):  # YAML reads 1e-3 (no dot) as a string
             try:
@@ -148,8 +172,8 @@ def _number(kind: type, low: float, high: float, low_open: bool = False) -> Call
             ok_type = bool(np.isfinite(v)) and (kind is float or v.is_integer())
         if not ok_type:
             raise ConfigError(f"{key}: {show(v)} is not {'an integer' if kind is int else 'a number'}")
-        if v < low or v > high or (low_open and v == low):
-            bound = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
+        if v < low or v > high or (low_open and v == low) or (high_open and v == high):
+            bound = f"{'>' if low_open else '>='} {low:g} and {'<' if high_open else '<='} {high:g}"
             raise ConfigError(f"{key}: {show(v)} is out of range; it must be {bound}")
         return kind(v)
 
@@ -206,6 +230,7 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "train_size": _optional(_number(int, 1, 10**8)),
     "test_size": _optional(_number(int, 1, 10**8)),
     "test_fraction": _number(float, 0.0, 0.9, low_open=True),
+    "val_fraction": _number(float, 0.0, 0.9),
     "hidden": _hidden,
     "activation": _choice(list(nn.ACTIVATIONS)),
     "output": _choice(list(nn.OUTPUTS)),
@@ -214,8 +239,15 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "backprop": _choice(nn.BACKPROP_RULES),
     "bias": _boolean,
     "lr": _number(float, 0.0, 1e6, low_open=True),
+    "optimizer": _choice(list(nn.OPTIMIZERS)),
+    "momentum": _optional(_number(float, 0.0, 1.0, high_open=True)),
+    "beta1": _optional(_number(float, 0.0, 1.0, high_open=True)),
+    "beta2": _optional(_number(float, 0.0, 1.0, high_open=True)),
+    "eps": _optional(_number(float, 0.0, 1.0, low_open=True)),
+    "rho": _optional(_number(float, 0.0, 1.0, high_open=True)),
     "batch_size": _number(int, 1, 10**6),
     "epochs": _number(int, 0, 100_000),
+    "early_stopping": _optional(_number(int, 1, 100_000)),
     "dtype": _choice(nn.DTYPES),
     "seed": _number(int, 0, 2**63 - 1),
     "probe_size": _number(int, 1, 10**6),
@@ -331,6 +363,7 @@ def parse(raw: Any, name: str = "sweep") -> SweepConfig:
         else:
             base[fname] = check(key, value)
     variants = _parse_variants(raw_variants)
+    _check_early_stopping(base, axes, variants)
     # Every axis and the variant list are non-empty, so the sweep has runs.
     return SweepConfig(name, base, axes, variants, pinned)
 
@@ -362,6 +395,17 @@ def _parse_fingerprints(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise ConfigError(f"data_fingerprints: {show(raw)} is not a mapping of data specs to fingerprints")
     return {k: _fingerprint(f"data_fingerprints[{show(k)}]", v) for k, v in raw.items()}
+
+
+def _check_early_stopping(base: dict, axes: dict, variants: tuple) -> None:
+    """early_stopping needs a validation split: refused (conservatively) if any
+    setting asks for it while any setting has val_fraction 0."""
+    settings = [base, *(o for _, o in variants)]
+    values = lambda key: [s[key] for s in settings if key in s] + axes.get(key, [])  # noqa: E731
+    stops = any(v is not None for v in values("early_stopping"))
+    no_val = any(v == 0 for v in values("val_fraction"))
+    if stops and no_val:
+        raise ConfigError(NEEDS_VALIDATION)
 
 
 def _parse_variants(raw: Any) -> tuple[tuple[str, dict[str, Any]], ...]:

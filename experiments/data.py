@@ -1,12 +1,19 @@
 """Data sets for the experiments: 8x8 digits, and MNIST as IDX or CSV files.
 
 ``load_dataset(spec)`` turns a spec string into a :class:`Dataset`: float64
-pixels in a chosen input scale and int64 labels 0..9, split into train and test.
+features in a chosen input scale and int64 class indices, split into train,
+validation (optional) and test.
 
 - ``"digits"``: scikit-learn's 1,797 8x8 digits (pixels 0..16).
 - ``"idx:DIR"``: MNIST in its original IDX files, raw or ``.gz``, in DIR.
 - ``"csv:TRAIN.csv[,TEST.csv]"``: the format of "Make Your Own Neural Network":
-  one image a line, the label first, then the pixel values 0..255.
+  one sample a line, the label first, then the pixel values 0..255, or any
+  real-valued features (with ``input_scale`` standardize or none).
+- ``"npz:FILE.npz"``: NumPy arrays ``X_train``, ``y_train`` and optionally
+  ``X_test``, ``y_test``.
+
+Labels may be any integers or names; the sorted list of those found is the
+data set's ``classes``, and ``y`` holds indices into it.
 
 A source without its own test set is split by :func:`stratified_split`, seeded
 by ``split_seed`` alone, so every run of a sweep sees the same split whatever
@@ -38,6 +45,7 @@ import re
 import stat
 import tempfile
 import zlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -66,7 +74,7 @@ class DataError(ValueError):
 
 @dataclass(frozen=True, eq=False)  # eq=False: == and hash on arrays would be ambiguous
 class Dataset:
-    """A train/test split ready for training.
+    """A train/validation/test split ready for training.
 
     Attributes
     ----------
@@ -74,13 +82,23 @@ class Dataset:
         The spec it was loaded from, e.g. ``"digits"``, ``"idx:/path"``,
         ``"csv:/a.csv,/b.csv"``.
     X_train : (N_train, n_features) float64, in the requested input scale
-    y_train : (N_train,) int64, labels 0..n_classes-1
+    y_train : (N_train,) int64, class indices 0..n_classes-1
     X_test : (N_test, n_features) float64
     y_test : (N_test,) int64
     n_classes : int
-        10.
+        Number of classes: ``len(classes)`` when ``classes`` is given.
+    X_val : (N_val, n_features) float64, held out of the training data for
+        model selection; (0, n_features) without a validation split.
+    y_val : (N_val,) int64
+    classes : tuple
+        The label of each class index as the file wrote it (ints or strings),
+        sorted; ``y == i`` means label ``classes[i]``.
+    form : str
+        What the features were in the file, as detected: ``"pixels 0..255"``
+        (every value in the format's pixel range) or ``"real-valued"`` with
+        their range.
 
-    All four arrays are read-only: a data set is shared by many runs.
+    All arrays are read-only: a data set is shared by many runs.
     """
 
     name: str
@@ -89,42 +107,91 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     n_classes: int = N_CLASSES
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    classes: tuple = ()
+    form: str = ""
 
     def __post_init__(self) -> None:
-        for X, y, part in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
-            if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        if self.X_val is None:
+            object.__setattr__(self, "X_val", _frozen(np.zeros((0, self.X_train.shape[-1]))))
+            object.__setattr__(self, "y_val", _frozen(np.zeros(0, np.int64)))
+        if self.classes:
+            object.__setattr__(self, "n_classes", len(self.classes))
+        parts = ((self.X_train, self.y_train, "train"), (self.X_val, self.y_val, "validation"),
+                 (self.X_test, self.y_test, "test"))
+        for X, y, part in parts:
+            if X.ndim != 2 or y is None or y.ndim != 1 or len(X) != len(y):
                 raise ValueError(
                     f"{part} set of {self.name!r} needs X (N, n_features) and y (N,), "
-                    f"got {X.shape} and {y.shape}"
+                    f"got {X.shape} and {None if y is None else y.shape}"
                 )
-        if self.X_train.shape[1] != self.X_test.shape[1]:
-            raise ValueError(
-                f"{self.name!r} has {self.X_train.shape[1]} features in train "
-                f"but {self.X_test.shape[1]} in test"
-            )
+            if X.shape[1] != self.X_train.shape[1]:
+                raise ValueError(
+                    f"{self.name!r} has {self.X_train.shape[1]} features in train but {X.shape[1]} in {part}"
+                )
 
     @property
     def n_features(self) -> int:
         """Number of inputs per sample (64 for digits, 784 for MNIST)."""
         return self.X_train.shape[1]
 
+    def info(self) -> dict:
+        """What a run stores about its data: detected form, class list, sizes (plain JSON data)."""
+        return {
+            "form": self.form,
+            "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes],
+            "n_train": len(self.y_train),
+            "n_val": len(self.y_val),
+            "n_test": len(self.y_test),
+        }
+
     def __repr__(self) -> str:
         return (
-            f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"Dataset({self.name!r}, train={len(self.y_train)}, val={len(self.y_val)}, test={len(self.y_test)}, "
             f"n_features={self.n_features}, n_classes={self.n_classes})"
         )
 
 
 # ------------------------------------------------------- scales and targets
 
-InputScale = Callable[[np.ndarray, float], np.ndarray]
+# (training inputs, the format's largest pixel value) -> the transform of
+# every part. Fitted on the training part alone, so nothing of the
+# validation or test data leaks into the inputs.
+Fit = Callable[[np.ndarray, float], Callable[[np.ndarray], np.ndarray]]
 
-# (pixels, the format's largest pixel value) -> float64 inputs.
+
+@dataclass(frozen=True)
+class InputScale:
+    """One way to scale the inputs.
+
+    Attributes
+    ----------
+    fit : callable, (X_train (N, n) float64, pixel_max) -> transform
+    pixels_only : bool
+        Meaningful only for pixels in 0..pixel_max: real-valued features
+        with such a scale are an error rather than silently mis-scaled.
+    """
+
+    fit: Fit
+    pixels_only: bool = False
+
+
+def _standardizer(X: np.ndarray, top: float) -> Callable[[np.ndarray], np.ndarray]:
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    std[std == 0] = 1.0  # a constant feature stays 0 instead of becoming NaN
+    return lambda x: (x - mean) / std
+
+
 INPUT_SCALES: dict[str, InputScale] = {
-    "unit": lambda x, top: np.asarray(x, dtype=np.float64) / top,
+    "unit": InputScale(lambda X, top: lambda x: x / top, pixels_only=True),
     # The book keeps every input above 0 because a zero input gives its
     # weights a zero gradient: 0.01..1.0 instead of 0..1.
-    "book": lambda x, top: np.asarray(x, dtype=np.float64) / top * 0.99 + 0.01,
+    "book": InputScale(lambda X, top: lambda x: x / top * 0.99 + 0.01, pixels_only=True),
+    # Per feature mean 0 and std 1 on the training part.
+    "standardize": InputScale(_standardizer),
+    "none": InputScale(lambda X, top: lambda x: x),
 }
 
 # encoding -> (value of the other classes, value of the true class)
@@ -365,21 +432,19 @@ def _load_idx(arg: str) -> tuple[Raw, Raw | None]:
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
 
-def _is_header(line: str) -> bool:
-    """Whether the first line of a CSV file is a header: its first field is not a number."""
-    return not _NUMBER.fullmatch(line.split(",", 1)[0])
-
-
 def csv_header(path: str | Path) -> str | None:
     """The first line of a CSV file if it is read as a header (and skipped), else None."""
+    rows: list[tuple[int, str]] = []
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
-            for line in f:
+            for n, line in enumerate(f, start=1):
                 if line.strip():
-                    return line.strip() if _is_header(line) else None
+                    rows.append((n, line.strip()))
+                if len(rows) == 2:  # _is_header looks at the first two lines
+                    break
     except OSError:
         pass
-    return None
+    return rows[0][1] if rows and _is_header(rows) else None
 
 
 def _csv_notes(arg: str) -> list[str]:
@@ -398,12 +463,54 @@ def _read_csv(path: str | Path) -> Raw:
 
 
 def _non_numeric(path: str, rows: list[tuple[int, str]], err: ValueError) -> DataError:
-    """The error for the first field that is not a number (slow: only on failure)."""
+    """The error for the first feature field that is not a number (slow: only on failure)."""
     for line_no, line in rows:
-        for col, field in enumerate(line.split(","), start=1):
+        for col, field in enumerate(line.split(",")[1:], start=2):
             if not _NUMBER.fullmatch(field):
                 return DataError(f"CSV file {path}, line {line_no}, field {col}: {field.strip()!r} is not a number")
     return DataError(f"CSV file {path} could not be parsed: {err}")
+
+
+def _parse_numbers(lines: list[str], width: int) -> np.ndarray | ValueError:
+    """Comma-separated numbers as a (len(lines), width) array, or the parser's error."""
+    # int64 first: the book's files hold integers, which numpy parses about
+    # five times faster than floats (2.5 s against 12 s for full MNIST).
+    for dtype in (np.int64, np.float64):
+        try:
+            values = np.loadtxt(lines, delimiter=",", dtype=dtype, ndmin=2)
+        except ValueError as err:
+            last_err = err
+            continue
+        if values.shape == (len(lines), width):  # loadtxt skips lines it reads as empty
+            return values
+        return ValueError(f"expected {len(lines)} rows of {width} numbers, read {values.shape}")
+    return last_err
+
+
+def _is_header(rows: list[tuple[int, str]]) -> bool:
+    """A first line of names: a feature field that is not a number, or a
+    label field that is not one while the next line's is (labels may be names)."""
+    first = rows[0][1].split(",")
+    if not all(_NUMBER.fullmatch(f) for f in first[1:]):
+        return True
+    return (not _NUMBER.fullmatch(first[0]) and len(rows) > 1
+            and bool(_NUMBER.fullmatch(rows[1][1].split(",", 1)[0])))
+
+
+def _class_labels(path: str, rows: list[tuple[int, str]], labels: np.ndarray) -> np.ndarray:
+    """Labels as int64 when every one is a whole number, else as their text."""
+    if labels.dtype.kind in "iu":
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if bad.size:
+            i = bad[0]
+            raise DataError(f"CSV file {path}, line {rows[i][0]}: label {labels[i]:g} is neither an integer nor a name")
+        return labels.astype(np.int64)
+    empty = np.flatnonzero(labels == "")
+    if empty.size:
+        raise DataError(f"CSV file {path}, line {rows[empty[0]][0]}: the label (field 1) is empty")
+    return labels
 
 
 @functools.lru_cache(maxsize=16)
@@ -418,7 +525,7 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
 
     # (line number, text): line numbers survive dropping blanks and the header.
     rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if rows and _is_header(rows[0][1]):
+    if rows and _is_header(rows):
         rows = rows[1:]  # a header line, e.g. "label,1x1,1x2,..."
     if not rows:
         raise DataError(f"CSV file {path} has no data rows")
@@ -427,47 +534,35 @@ def _parse_csv(key: tuple[str, int, int]) -> Raw:
     widths = np.array([line.count(",") + 1 for _, line in rows])
     width = int(widths[0])
     if width < 2:
-        raise DataError(f"CSV file {path}, line {rows[0][0]}: a row needs a label and at least one pixel value")
+        raise DataError(f"CSV file {path}, line {rows[0][0]}: a row needs a label and at least one feature value")
     bad = np.flatnonzero(widths != width)
     if bad.size:
         i = bad[0]
         raise DataError(
             f"CSV file {path}, line {rows[i][0]}: found {widths[i]} fields, expected {width} "
-            f"(a label and {width - 1} pixels, as on line {rows[0][0]})"
+            f"(a label and {width - 1} features, as on line {rows[0][0]})"
         )
 
     lines = [line for _, line in rows]
-    values = None
-    # int64 first: the book's files hold integers, which numpy parses about
-    # five times faster than floats (2.5 s against 12 s for full MNIST).
-    for dtype in (np.int64, np.float64):
-        try:
-            values = np.loadtxt(lines, delimiter=",", dtype=dtype, ndmin=2)
-            break
-        except ValueError as err:
-            last_err = err
-    if values is None:
-        raise _non_numeric(path, rows, last_err)
-
-    labels, pixels = values[:, 0], values[:, 1:]
-    bad = np.flatnonzero(~np.isin(labels, np.arange(N_CLASSES)))  # also catches 3.5 and nan
-    if bad.size:
-        i = bad[0]
-        raise DataError(
-            f"CSV file {path}, line {rows[i][0]}: label {labels[i]:g} is not an integer in 0..{N_CLASSES - 1}"
-        )
-    # Written as "not inside" so that nan is caught too.
-    bad = np.argwhere(~((pixels >= 0) & (pixels <= 255)))
+    values = _parse_numbers(lines, width)
+    if isinstance(values, np.ndarray):
+        labels, features = values[:, 0], values[:, 1:]
+    else:  # labels that are names (or a bad field): the two parts apart
+        parts = [line.partition(",") for line in lines]
+        features = _parse_numbers([p[2] for p in parts], width - 1)
+        if not isinstance(features, np.ndarray):
+            raise _non_numeric(path, rows, features)
+        labels = np.array([p[0].strip() for p in parts])
+    labels = _class_labels(path, rows, labels)
+    bad = np.argwhere(~np.isfinite(features))
     if bad.size:
         i, j = bad[0]
-        raise DataError(
-            f"CSV file {path}, line {rows[i][0]}, field {j + 2}: pixel value {pixels[i, j]:g} is outside 0..255"
-        )
+        raise DataError(f"CSV file {path}, line {rows[i][0]}, field {j + 2}: {features[i, j]} is not a finite number")
     # Whole-number pixels (the usual case) are cached as uint8: full MNIST
     # takes 47 MB per worker instead of 376 MB.
-    if np.array_equal(pixels, np.round(pixels)):
-        pixels = pixels.astype(np.uint8)
-    return _frozen(np.ascontiguousarray(pixels)), _frozen(labels.astype(np.int64))
+    if features.dtype.kind == "i" and features.min() >= 0 and features.max() <= 255:
+        features = features.astype(np.uint8)
+    return _frozen(np.ascontiguousarray(features)), _frozen(labels)
 
 
 def _csv_paths(arg: str) -> list[str]:
@@ -491,6 +586,62 @@ def _load_csv(arg: str) -> tuple[Raw, Raw | None]:
             f"has {train[0].shape[1] + 1}; train and test rows must have the same width"
         )
     return train, test
+
+
+# -------------------------------------------------------------------- NPZ
+
+NPZ_ARRAYS = ("X_train", "y_train", "X_test", "y_test")
+
+
+def _load_npz(arg: str) -> tuple[Raw, Raw | None]:
+    if not arg:
+        raise DataError("'npz:' needs a file, as in 'npz:data.npz'")
+    return _parse_npz(_file_key(arg, "NPZ"))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_npz(key: tuple[str, int, int]) -> tuple[Raw, Raw | None]:
+    path = key[0]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in NPZ_ARRAYS if name in npz.files}
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as err:  # not a zip, pickled objects, truncated
+        raise DataError(f"NPZ file {path} cannot be read as a NumPy .npz archive ({err})") from None
+    missing = [n for n in NPZ_ARRAYS[:2] if n not in arrays]
+    if missing or (("X_test" in arrays) != ("y_test" in arrays)):
+        raise DataError(
+            f"NPZ file {path} holds {', '.join(arrays) or 'none'} of its arrays; it needs X_train and y_train, "
+            "and optionally X_test with y_test"
+        )
+    parts = [_npz_part(path, arrays[f"X_{p}"], arrays[f"y_{p}"], p) for p in ("train", "test") if f"X_{p}" in arrays]
+    if len(parts) == 2 and parts[0][0].shape[1] != parts[1][0].shape[1]:
+        raise DataError(
+            f"NPZ file {path}: X_train has {parts[0][0].shape[1]} features per sample but X_test {parts[1][0].shape[1]}"
+        )
+    return parts[0], (parts[1] if len(parts) == 2 else None)
+
+
+def _npz_part(path: str, X: np.ndarray, y: np.ndarray, part: str) -> Raw:
+    if X.ndim < 2 or len(X) == 0 or X[0].size == 0:
+        raise DataError(f"NPZ file {path}: X_{part} must be (samples, features...) with at least one of each, got {X.shape}")
+    if y.shape != (len(X),):
+        raise DataError(f"NPZ file {path}: y_{part} must be 1-D with one label per sample of X_{part}, got {y.shape}")
+    if X.dtype.kind not in "iuf" or not np.isfinite(X).all():
+        raise DataError(f"NPZ file {path}: X_{part} must hold finite real numbers, got dtype {X.dtype}")
+    X = X.reshape(len(X), -1)
+    if X.dtype.kind in "iu" and X.min() >= 0 and X.max() <= 255:
+        X = X.astype(np.uint8)
+    if y.dtype.kind == "f":
+        if not (np.isfinite(y) & (y == np.round(y))).all():
+            raise DataError(f"NPZ file {path}: y_{part} holds numbers that are not integers; labels are integers or names")
+        y = y.astype(np.int64)
+    elif y.dtype.kind in "iu":
+        y = y.astype(np.int64)
+    elif y.dtype.kind in "US":
+        y = y.astype(str)
+    else:
+        raise DataError(f"NPZ file {path}: y_{part} must hold integers or strings, got dtype {y.dtype}")
+    return _frozen(np.ascontiguousarray(X)), _frozen(y)
 
 
 # ----------------------------------------------------------------- digits
@@ -537,9 +688,11 @@ class DataSource:
     form : str
         How the spec is written, for messages.
     pixel_max : float
-        The format's largest pixel value: every input scale divides by it.
+        The format's largest pixel value: ``unit`` and ``book`` divide by it,
+        and features within 0..pixel_max are taken for pixels.
     load : callable, the text after ``prefix:`` -> (train, test or None)
-        Each part is (pixels (N, n_features), labels (N,)), read-only; a
+        Each part is (features (N, n_features), labels (N,) int64 or str),
+        read-only; a
         missing test part means the train part is to be split.
     files : callable, the text after ``prefix:`` -> the paths of the files
         it reads, whose contents make the data's fingerprint (by default the
@@ -560,6 +713,7 @@ DATA_SOURCES: dict[str, DataSource] = {
     "idx": DataSource("idx:DIR", 255.0, _load_idx, lambda arg: [p for pair in _idx_sets(arg) for p in pair]),
     "csv": DataSource("csv:TRAIN.csv[,TEST.csv]", 255.0, _load_csv, lambda arg: [Path(p) for p in _csv_paths(arg)],
                       _csv_notes),
+    "npz": DataSource("npz:FILE.npz", 255.0, _load_npz, lambda arg: [Path(arg)]),
 }
 
 
@@ -697,6 +851,23 @@ def _subset(idx: np.ndarray, size: int | None, rng: np.random.Generator, what: s
 # ------------------------------------------------------------------- load
 
 
+def _form(raws: list[Raw], top: float) -> tuple[str, float, float]:
+    """The detected form of the features: ("pixels 0..top" or "real-valued lo..hi", lo, hi)."""
+    lo = min(float(r[0].min()) for r in raws)
+    hi = max(float(r[0].max()) for r in raws)
+    if 0 <= lo and hi <= top:
+        return f"pixels 0..{top:g}", lo, hi
+    return f"real-valued {lo:.4g}..{hi:.4g}", lo, hi
+
+
+def _classes(raws: list[Raw]) -> np.ndarray:
+    """The sorted class labels found in any part; names when any part has names."""
+    labels = [r[1] for r in raws]
+    if any(y.dtype.kind in "US" for y in labels):
+        labels = [y.astype(str) for y in labels]
+    return np.unique(np.concatenate(labels))
+
+
 def load_dataset(
     spec: str,
     *,
@@ -705,54 +876,72 @@ def load_dataset(
     train_size: int | None = None,
     test_size: int | None = None,
     split_seed: int = 0,
+    val_fraction: float = 0.0,
 ) -> Dataset:
-    """Load a data set by spec, scaled and split into train and test.
+    """Load a data set by spec, scaled and split into train, validation and test.
 
     Parameters
     ----------
     spec : str
-        ``"digits"``, ``"idx:DIR"`` or ``"csv:TRAIN.csv[,TEST.csv]"`` (see
-        ``DATA_SOURCES``).
+        ``"digits"``, ``"idx:DIR"``, ``"csv:TRAIN.csv[,TEST.csv]"`` or
+        ``"npz:FILE.npz"`` (see ``DATA_SOURCES``).
     input_scale : str
-        A key of ``INPUT_SCALES``: ``"unit"`` (x / max, in [0, 1]) or
-        ``"book"`` (x / max * 0.99 + 0.01); max is 16 for digits and 255 for
-        MNIST.
+        A key of ``INPUT_SCALES``: ``"unit"`` (x / max, in [0, 1]),
+        ``"book"`` (x / max * 0.99 + 0.01), max being 16 for digits and 255
+        for the files (both only for pixels in 0..max); ``"standardize"``
+        (per feature mean 0, std 1, fitted on the training part alone) or
+        ``"none"``.
     test_fraction : float in (0, 1)
         Share of the test set when the source has no test set of its own
-        (digits, a lone IDX set, a lone CSV file); ignored otherwise.
+        (digits, a lone IDX set, a lone CSV file, an NPZ without X_test);
+        ignored otherwise.
     train_size, test_size : int or None
         Keep only this many samples of each part, chosen by a seeded shuffle,
         so quick runs see a representative subset. None keeps all.
     split_seed : int >= 0
-        Seeds the split and the subsets, and nothing else: a run's own seed
+        Seeds the splits and the subsets, and nothing else: a run's own seed
         never changes its data.
+    val_fraction : float in [0, 1)
+        Share of the (subset) training part held out as the validation set,
+        stratified, seeded by ``split_seed``. 0: no validation set.
 
     Returns
     -------
     Dataset
-        ``X_*`` (N, n_features) float64 and ``y_*`` (N,) int64, read-only,
-        in the order of the file.
+        ``X_*`` (N, n_features) float64 and ``y_*`` (N,) int64 class
+        indices, read-only, in the order of the file.
 
     Raises
     ------
     DataError
-        An unknown spec, scale or size, or a missing or malformed file; the
-        message names the file and the problem.
+        An unknown spec, scale or size, a missing or malformed file, or an
+        input scale that does not fit the features; the message names the
+        file and the problem.
     """
     source, arg = _parse_spec(spec)
     scale = _lookup(INPUT_SCALES, input_scale, "input scale")
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
         raise DataError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) or not 0 <= val_fraction < 1:
+        raise DataError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
     _check_size("train_size", train_size)
     _check_size("test_size", test_size)
     if isinstance(split_seed, bool) or not isinstance(split_seed, numbers.Integral) or split_seed < 0:
         raise DataError(f"split_seed must be a non-negative integer, got {split_seed!r}")
 
     train, test = source.load(arg)
+    form, lo, hi = _form([train] if test is None else [train, test], source.pixel_max)
+    if scale.pixels_only and not form.startswith("pixels"):
+        raise DataError(
+            f"{spec!r} holds {form} features, not pixels 0..{source.pixel_max:g}: input_scale "
+            f"{input_scale!r} would mis-scale them; use input_scale standardize or none"
+        )
+    classes = _classes([train] if test is None else [train, test])
     # One independent stream each, so asking for a train subset changes
-    # neither the split nor the test subset.
-    split_rng, train_rng, test_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(int(split_seed)).spawn(3)
+    # neither the split nor the test subset (the validation stream is the
+    # fourth child: the first three are as they were before it existed).
+    split_rng, train_rng, test_rng, val_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(split_seed)).spawn(4)
     )
     if test is None:
         try:
@@ -764,12 +953,23 @@ def load_dataset(
         train_idx, test_idx = np.arange(len(train[1])), np.arange(len(test[1]))
     train_idx = _subset(train_idx, train_size, train_rng, "train_size", spec)
     test_idx = _subset(test_idx, test_size, test_rng, "test_size", spec)
+    val_idx = train_idx[:0]
+    if val_fraction > 0:
+        try:
+            keep, held = stratified_split(train[1][train_idx], val_fraction, val_rng)
+        except DataError as err:
+            raise DataError(f"the training part of {spec!r} cannot give a validation set: {err}") from None
+        train_idx, val_idx = train_idx[keep], train_idx[held]
+
+    transform = scale.fit(np.asarray(train[0][train_idx], dtype=np.float64), source.pixel_max)
 
     def part(raw: Raw, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Indexing copies, so the cached arrays are never handed out.
-        X = scale(raw[0][idx], source.pixel_max)
-        return _frozen(X), _frozen(raw[1][idx].astype(np.int64))
+        X = transform(np.asarray(raw[0][idx], dtype=np.float64))
+        y = np.searchsorted(classes, raw[1][idx].astype(classes.dtype)).astype(np.int64)
+        return _frozen(X), _frozen(y)
 
     X_train, y_train = part(train, train_idx)
+    X_val, y_val = part(train, val_idx)
     X_test, y_test = part(test, test_idx)
-    return Dataset(spec, X_train, y_train, X_test, y_test, N_CLASSES)
+    return Dataset(spec, X_train, y_train, X_test, y_test, len(classes), X_val, y_val, tuple(classes), form)

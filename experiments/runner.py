@@ -238,14 +238,18 @@ def check_data(runs: Sequence[RunConfig]) -> list[str]:
     seen = set()
     warnings = []
     for run in runs:
-        key = (run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size)
+        # Every argument of load_run_data, so each distinct split is checked (a
+        # val_fraction too large for the data is one error line here, not failed runs).
+        key = (run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size, run.val_fraction,
+               run.data_fingerprint)
         if key not in seen:
             seen.add(key)
             data = load_run_data(run)
             warnings += data_notes(run.data)
-            classes = sorted(set(data.y_train.tolist()))
-            if len(classes) < 2:
-                warnings.append(f"the training set of {run.data!r} holds one class only (label {classes[0]}): "
+            present = sorted(set(data.y_train.tolist()))  # class indices
+            if len(present) < 2:
+                label = data.classes[present[0]] if data.classes else present[0]
+                warnings.append(f"the training set of {run.data!r} holds one class only (label {label}): "
                                 "every run can reach 100% by predicting it")
     return list(dict.fromkeys(warnings))
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 # checked against these tables before it is used; one that breaks them is
 # quarantined and recomputed. To store a new key, add it to the table of its
 # place: RESULT_KEYS (top level, required), OPTIONAL_RESULT_KEYS (top level,
-# may be absent), EPOCH_ROW_KEYS or LAYER_ROW_KEYS (required in every row).
+# may be absent), EPOCH_ROW_KEYS or LAYER_ROW_KEYS (required in every row),
+# OPTIONAL_EPOCH_ROW_KEYS (may be absent from a row, e.g. in runs stored by
+# older code).
 # A row may also hold keys no table names, if their values are numbers
 # (int or float; NaN and +-inf included, since a run's diverged epoch holds
 # them): a new metric passes before it is registered here.
@@ -60,6 +62,20 @@ def _is_text_or_none(v: Any) -> bool:
     return v is None or type(v) is str
 
 
+def _is_fraction_or_none(v: Any) -> bool:  # None: not measured (no validation split)
+    return v is None or _is_fraction(v)
+
+
+def _is_epoch_or_none(v: Any) -> bool:
+    return v is None or _is_count(v)
+
+
+def _is_class_counts(v: Any) -> bool:  # {"train": [n, ...], "test": [n, ...]}, one count per class
+    return (type(v) is dict and set(v) == {"train", "test"}
+            and all(type(c) is list and c and all(_is_count(n) for n in c) for c in v.values())
+            and len(v["train"]) == len(v["test"]))
+
+
 def _is_sizes(v: Any) -> bool:
     return v is None or (type(v) is list and len(v) >= 2 and all(type(n) is int and n >= 1 for n in v))
 
@@ -75,7 +91,11 @@ RESULT_KEYS: dict[str, Callable[[Any], bool]] = {
 }
 OPTIONAL_RESULT_KEYS: dict[str, Callable[[Any], bool]] = {
     "error": _is_text_or_none,
-    "diverged_epoch": lambda v: v is None or _is_count(v),
+    "diverged_epoch": _is_epoch_or_none,
+    "best_epoch": _is_epoch_or_none,
+    "stopped_epoch": _is_epoch_or_none,
+    "data_info": lambda v: type(v) is dict,
+    "class_counts": _is_class_counts,
     "sizes": _is_sizes,
     "blas_threads": _is_count,
 }
@@ -85,15 +105,19 @@ EPOCH_ROW_KEYS: dict[str, Callable[[Any], bool]] = {
     "train_acc": _is_fraction,
     "test_acc": _is_fraction,
 }
+OPTIONAL_EPOCH_ROW_KEYS: dict[str, Callable[[Any], bool]] = {
+    "val_acc": _is_fraction_or_none,
+}
 LAYER_ROW_KEYS: dict[str, Callable[[Any], bool]] = {
     "epoch": _is_count,
     "layer": _is_count,
     **{metric: _is_float for metric in nn.LAYER_METRICS},
 }
-# part of a result -> (its row keys, the keys that name a row: one row each)
-ROWS: dict[str, tuple[dict[str, Callable[[Any], bool]], tuple[str, ...]]] = {
-    "epochs": (EPOCH_ROW_KEYS, ("epoch",)),
-    "layers": (LAYER_ROW_KEYS, ("epoch", "layer")),
+# part of a result -> (its required row keys, its optional ones, the keys that name a row: one row each)
+Checks = dict[str, Callable[[Any], bool]]
+ROWS: dict[str, tuple[Checks, Checks, tuple[str, ...]]] = {
+    "epochs": (EPOCH_ROW_KEYS, OPTIONAL_EPOCH_ROW_KEYS, ("epoch",)),
+    "layers": (LAYER_ROW_KEYS, {}, ("epoch", "layer")),
 }
 
 
@@ -226,7 +250,7 @@ def show_short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _row_problem(rows: list[Any], keys: dict[str, Callable[[Any], bool]], part: str) -> str | None:
+def _row_problem(rows: list[Any], keys: Checks, optional: Checks, part: str) -> str | None:
     for i, row in enumerate(rows):
         if type(row) is not dict:
             return f"holding a row of {part} that is not a mapping"
@@ -235,8 +259,11 @@ def _row_problem(rows: list[Any], keys: dict[str, Callable[[Any], bool]], part: 
                 return f"holding a row of {part} without {key!r} (row {i})"
             if not ok(row[key]):
                 return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
+        for key, ok in optional.items():
+            if key in row and not ok(row[key]):
+                return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
         if len(row) > len(keys):
-            extra = [k for k in row if k not in keys and not _is_float(row[k])]
+            extra = [k for k in row if k not in keys and k not in optional and not _is_float(row[k])]
             if extra:
                 return f"holding a non-numeric {extra[0]!r} in {part} (row {i})"
     return None
@@ -272,8 +299,8 @@ def schema_problem(result: dict[str, Any]) -> str | None:
         status == "ok" and result.get("diverged_epoch") is not None
     ):
         return f"an {status} run whose diverged_epoch disagrees with its status"
-    for part, (keys, index) in ROWS.items():
-        problem = _row_problem(result[part], keys, part)
+    for part, (keys, optional, index) in ROWS.items():
+        problem = _row_problem(result[part], keys, optional, part)
         if problem:
             return problem
     epochs = [row["epoch"] for row in result["epochs"]]

@@ -1,5 +1,6 @@
 """The 4-layer NumPy network and its math: activations, initializers,
-outputs/losses, exact and book backprop, K stacked networks, diagnostics.
+outputs/losses, exact and book backprop, K stacked networks, optimizers,
+diagnostics.
 
 NumPy only: no file I/O, no parallelism, no plotting.
 """
@@ -19,6 +20,7 @@ from .network import (
     loss_and_accuracy,
     sgd_update,
 )
+from .optimizers import HYPER_PARAMETERS, OPTIMIZERS, Optimizer, OptimizerState, get_optimizer, init_state
 from .outputs import OUTPUTS, get_output
 from .training import train_epoch
 
@@ -26,5 +28,6 @@ __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "DEAD_TOL", "LAYER_METRICS", "diagnose",
     "INITIALIZERS", "get_initializer", "BACKPROP_RULES", "DTYPES", "Architecture", "Grads",
     "Params", "backward", "forward", "init_params", "is_finite", "loss_and_accuracy",
-    "sgd_update", "OUTPUTS", "get_output", "train_epoch",
+    "sgd_update", "HYPER_PARAMETERS", "OPTIMIZERS", "Optimizer", "OptimizerState", "get_optimizer",
+    "init_state", "OUTPUTS", "get_output", "train_epoch",
 ]

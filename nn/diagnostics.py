@@ -14,7 +14,9 @@ Definitions (used by every table and plot of the project):
 - ``delta_rms``: root mean square of the rule's per-sample dz over probe
   inputs and units (Glorot & Bengio: it can vanish while ``grad_w_norm``
   stays level).
-- ``update_ratio``: ``lr * |dW| / |W|``, how much one step changes a layer.
+- ``update_ratio``: ``|step| / |W|``, how much one update changes a layer:
+  the step the optimizer would apply next for the probe direction dW, from
+  its current state (``lr * dW`` for plain SGD).
 - ``act_mean``, ``act_std``: mean and std of the layer's activations.
 - ``nonpos_z_frac``: fraction of (probe input, unit) pre-activations at or
   below 0 (for ReLU: where a unit outputs 0 and passes no gradient).
@@ -30,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import EVAL_ROWS, Architecture, Params, backward, forward
+from .optimizers import OptimizerState
 
 Array = np.ndarray
 
@@ -71,11 +74,13 @@ def diagnose(
     rule: str = "exact",
     tol: float = DEAD_TOL,
     chunk: int | None = None,
+    optimizer: OptimizerState | None = None,
 ) -> dict[str, Array]:
     """Per-network, per-layer diagnostics on the probe set ``X`` (P, n_0), ``T`` (P, n_out).
 
     The probe is processed ``chunk`` rows at a time (default :data:`EVAL_ROWS`, the same for every K);
-    the result does not depend on it beyond rounding.
+    the result does not depend on it beyond rounding. ``optimizer``: the
+    training optimizer's state, for ``update_ratio`` (None: plain SGD).
 
     Returns
     -------
@@ -86,11 +91,12 @@ def diagnose(
     # A diverging network has inf/NaN values: they are measured as they are,
     # and must not flood the console.
     with np.errstate(all="ignore"):
-        return _diagnose(arch, params, X, T, lr, rule, tol, chunk or EVAL_ROWS)
+        return _diagnose(arch, params, X, T, lr, rule, tol, chunk or EVAL_ROWS, optimizer)
 
 
 def _diagnose(
-    arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float, chunk: int
+    arch: Architecture, params: Params, X: Array, T: Array, lr: Array, rule: str, tol: float, chunk: int,
+    optimizer: OptimizerState | None = None,
 ) -> dict[str, Array]:
     K, L, P = params.K, arch.n_layers, len(X)
     layer_acts = arch.layer_activations
@@ -135,7 +141,10 @@ def _diagnose(
         out["true_grad_w_norm"][:, l] = t_norm
         dot = (dW_step[l] * dW_exact[l]).reshape(K, -1).sum(axis=1)
         out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
-        out["update_ratio"][:, l] = lr * g_norm / _norm(params.W[l])
+        # Plain SGD (no state) steps lr * dW: its norm is known without the array.
+        stateless = optimizer is None or not optimizer.optimizer.slots
+        step_norm = lr * g_norm if stateless else _norm(optimizer.peek(l, dW_step[l], lr))
+        out["update_ratio"][:, l] = step_norm / _norm(params.W[l])
         out["delta_rms"][:, l] = np.sqrt(dz_sq[:, l] / (P * dW_exact[l].shape[-1]))
         mean = a_sum[:, l] / (P * n)
         out["act_mean"][:, l] = mean

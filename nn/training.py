@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import Architecture, Params, backward, forward, sgd_update
+from .optimizers import OptimizerState
 
 Array = np.ndarray
 
@@ -18,6 +19,7 @@ def train_epoch(
     batch_size: int = 32,
     rule: str = "exact",
     labels: Array | None = None,
+    optimizer: OptimizerState | None = None,
 ) -> tuple[Array, Array]:
     """One pass over the data in the given order, updating ``params`` in place.
 
@@ -33,6 +35,9 @@ def train_epoch(
     batch_size : 1 updates after every sample, as the book does; the last
         batch of an epoch may be smaller.
     labels : (N,) int, optional, for the running accuracy
+    optimizer : the state of the optimizer that turns the rule's step
+        direction into the update (:func:`nn.optimizers.init_state`); None
+        is plain SGD, ``W -= lr * dW``.
 
     Returns
     -------
@@ -46,13 +51,15 @@ def train_epoch(
     K = params.K
     if order.ndim not in (1, 2) or (order.ndim == 2 and order.shape[0] != K):
         raise ValueError(f"order must be (N,) or (K, N) = ({K}, N), got shape {order.shape}")
-    if order.ndim == 1 and K == 1:
+    if order.ndim == 1 and K == 1 and (optimizer is None or not optimizer.slots_used):
         # One network: 2-D arrays throughout (views, so the stack is updated).
+        # An optimizer with state keeps the stack's 3-D shapes (its slots are (K, ...)).
         params = params.single()
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     buffers = [np.empty_like(w) for w in params.W]
     n = order.shape[-1]
+    update = sgd_update if optimizer is None else optimizer.update
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
@@ -65,5 +72,5 @@ def train_epoch(
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
             grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
-            sgd_update(params, acts, grads.dz, lr, buffers)
+            update(params, acts, grads.dz, lr, buffers)
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))

@@ -47,6 +47,14 @@ VALID = {
     "dtype": st.sampled_from(list(nn.DTYPES)),
     "seed": st.integers(0, 3),
     "probe_size": st.integers(1, 64),
+    "val_fraction": st.sampled_from([0.0, 0.1, 0.3]),
+    "optimizer": st.sampled_from(list(nn.OPTIMIZERS)),
+    "momentum": st.sampled_from([None, 0.0, 0.9]),
+    "beta1": st.sampled_from([None, 0.0, 0.9]),
+    "beta2": st.sampled_from([None, 0.5, 0.999]),
+    "eps": st.sampled_from([None, 1e-8, 1e-3]),
+    "rho": st.sampled_from([None, 0.9, 0.99]),
+    "early_stopping": st.sampled_from([None, 1, 3]),
 }
 KEYS = sorted(set(VALID) | set(cfg.AXIS_ALIASES))
 

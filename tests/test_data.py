@@ -129,7 +129,7 @@ def test_scales(idx_both):
     np.testing.assert_allclose(book.X_train, x / 255 * 0.99 + 0.01)
     assert unit.X_train.min() == 0.0 and unit.X_train.max() == 1.0
     assert book.X_train.min() == pytest.approx(0.01) and book.X_train.max() == pytest.approx(1.0)
-    assert set(INPUT_SCALES) == {"unit", "book"}
+    assert set(INPUT_SCALES) == {"unit", "book", "standardize", "none"}
 
 
 def test_idx_errors_name_file_and_problem(tmp_path):
@@ -234,10 +234,12 @@ def test_csv_errors_name_file_and_problem(tmp_path):
     assert "bad3.csv" in msg and "line 3" in msg and "found 18 fields, expected 17" in msg
     msg = error_text(broken(4, lines[3].replace(",", ",x,", 1).rsplit(",", 1)[0]))
     assert "bad4.csv" in msg and "line 4" in msg and "'x' is not a number" in msg
-    msg = error_text(broken(5, "10" + lines[4][1:]))
-    assert "bad5.csv" in msg and "line 5" in msg and "label 10" in msg and "0..9" in msg
-    msg = error_text(broken(6, lines[5].rsplit(",", 1)[0] + ",256"))
-    assert "bad6.csv" in msg and "line 6" in msg and "field 17" in msg and "256" in msg and "0..255" in msg
+    msg = error_text(broken(5, "3.5" + lines[4][1:]))
+    assert "bad5.csv" in msg and "line 5" in msg and "label 3.5" in msg and "neither an integer nor a name" in msg
+    msg = error_text(broken(6, lines[5].rsplit(",", 1)[0] + ",256"))  # real-valued with the default unit scale
+    assert "bad6.csv" in msg and "256" in msg and "0..255" in msg and "input_scale 'unit'" in msg
+    msg = error_text(broken(7, lines[6].rsplit(",", 1)[0] + ",nan"), input_scale="none")
+    assert "bad7.csv" in msg and "line 7" in msg and "field 17" in msg and "not a finite number" in msg
 
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -350,13 +352,16 @@ def test_train_and_test_size(idx_both):
 def test_unknown_prefix_scale_and_fraction():
     msg = error_text("mnist:/data")
     assert "'mnist:/data'" in msg
-    for form in ("digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]"):
+    forms = {"digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]", "npz:FILE.npz"}
+    for form in forms:
         assert form in msg
-    assert {s.form for s in DATA_SOURCES.values()} == {"digits", "idx:DIR", "csv:TRAIN.csv[,TEST.csv]"}
+    assert {s.form for s in DATA_SOURCES.values()} == forms
     msg = error_text("digits", input_scale="zscore")
     assert "'zscore'" in msg and "unit" in msg and "book" in msg
     for bad in (0.0, 1.0, -0.1, "0.2"):
         assert "test_fraction" in error_text("digits", test_fraction=bad)
+    for bad in (1.0, -0.1, "0.1"):
+        assert "val_fraction" in error_text("digits", val_fraction=bad)
     assert issubclass(DataError, ValueError)
 
 
@@ -461,3 +466,103 @@ def test_an_unwritable_fingerprint_cache_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTCOMPARE_CACHE", str(blocker / "cache"))  # under a file: cannot be created
     data_module._file_hash.cache_clear()
     assert len(data_module.data_fingerprint("digits")) == 12
+
+
+# ------------------------------------------- users' data: features, labels, npz
+
+
+def write_real_csv(path: Path, X: np.ndarray, labels, header: str | None = None) -> None:
+    lines = [header] if header else []
+    lines += [f"{y}," + ",".join(f"{v:.17g}" for v in x) for y, x in zip(labels, X)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_real_valued_csv_standardized_on_the_training_part_only(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[-3.0, 10.0, 0.5], scale=[0.1, 5.0, 2.0], size=(60, 3))
+    X[:, 2] = 7.25  # a constant feature stays finite
+    labels = np.arange(60) % 3
+    write_real_csv(tmp_path / "train.csv", X[:40], labels[:40], header="y,a,b,c")
+    write_real_csv(tmp_path / "test.csv", X[40:], labels[40:])
+    spec = f"csv:{tmp_path / 'train.csv'},{tmp_path / 'test.csv'}"
+    ds = load_dataset(spec, input_scale="standardize")
+    assert ds.form == f"real-valued {X.min():.4g}..{X.max():.4g}"
+    mean, std = X[:40].mean(axis=0), X[:40].std(axis=0)
+    std[2] = 1.0
+    np.testing.assert_allclose(ds.X_train, (X[:40] - mean) / std)
+    np.testing.assert_allclose(ds.X_test, (X[40:] - mean) / std)  # the training part's statistics
+    np.testing.assert_allclose(ds.X_train[:, :2].mean(axis=0), 0, atol=1e-12)
+    assert not np.allclose(ds.X_test[:, :2].mean(axis=0), 0, atol=1e-3)
+    np.testing.assert_array_equal(load_dataset(spec, input_scale="none").X_test, X[40:])
+    for scale in ("unit", "book"):
+        msg = error_text(spec, input_scale=scale)
+        assert "real-valued" in msg and "0..255" in msg and f"input_scale {scale!r}" in msg and "standardize" in msg
+
+
+def test_standardize_fits_without_the_validation_part(tmp_path):
+    rng = np.random.default_rng(1)
+    X, labels = rng.normal(size=(100, 2)), np.arange(100) % 2
+    write_real_csv(tmp_path / "a.csv", X, labels)
+    ds = load_dataset(f"csv:{tmp_path / 'a.csv'}", input_scale="standardize", val_fraction=0.2)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (64, 16, 20)
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train.std(axis=0), 1)
+
+
+def test_labels_may_be_names_or_any_integers(tmp_path):
+    X = np.random.default_rng(2).integers(0, 256, size=(30, 4))
+    names = np.array(["setosa", "versicolor", "virginica"])[np.arange(30) % 3]
+    write_real_csv(tmp_path / "named.csv", X, names)
+    ds = load_dataset(f"csv:{tmp_path / 'named.csv'}")
+    assert ds.classes == ("setosa", "versicolor", "virginica") and ds.n_classes == 3
+    assert ds.info()["classes"] == ["setosa", "versicolor", "virginica"]
+    np.testing.assert_allclose(ds.X_train.max(), X.max() / 255)  # pixels: unit scale as before
+    write_real_csv(tmp_path / "header.csv", X, names, header="species,a,b,c,d")
+    assert load_dataset(f"csv:{tmp_path / 'header.csv'}").classes == ds.classes
+    codes = np.array([-7, 3, 1000])[np.arange(30) % 3]
+    write_real_csv(tmp_path / "codes.csv", X, codes)
+    ds = load_dataset(f"csv:{tmp_path / 'codes.csv'}", test_fraction=0.5)
+    assert ds.classes == (-7, 3, 1000) and ds.info()["classes"] == [-7, 3, 1000]
+    # y holds indices into classes: sample i has label codes[i]
+    all_y = np.concatenate([ds.y_train, ds.y_test])
+    assert sorted(np.bincount(all_y).tolist()) == [10, 10, 10]
+
+
+def test_npz_with_and_without_a_test_set(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(40, 3, 3)).astype(np.uint8)
+    labels = np.array(["a", "b"])[np.arange(40) % 2]
+    np.savez(tmp_path / "both.npz", X_train=images[:30], y_train=labels[:30], X_test=images[30:], y_test=labels[30:])
+    ds = load_dataset(f"npz:{tmp_path / 'both.npz'}", input_scale="book")
+    assert ds.X_train.shape == (30, 9) and ds.X_test.shape == (10, 9) and ds.classes == ("a", "b")
+    np.testing.assert_allclose(ds.X_test, images[30:].reshape(10, 9) / 255 * 0.99 + 0.01)
+    np.testing.assert_array_equal(ds.y_test, np.arange(30, 40) % 2)
+    real = rng.normal(size=(40, 5))
+    np.savez(tmp_path / "train_only.npz", X_train=real, y_train=np.arange(40) % 4)
+    ds = load_dataset(f"npz:{tmp_path / 'train_only.npz'}", input_scale="none", test_fraction=0.25)
+    assert (len(ds.y_train), len(ds.y_test), ds.n_classes) == (30, 10, 4)
+    assert "real-valued" in error_text(f"npz:{tmp_path / 'train_only.npz'}")  # unit needs pixels
+
+    np.savez(tmp_path / "no_labels.npz", X_train=real)
+    assert "needs X_train and y_train" in error_text(f"npz:{tmp_path / 'no_labels.npz'}", input_scale="none")
+    np.savez(tmp_path / "short.npz", X_train=real, y_train=np.arange(39))
+    assert "one label per sample" in error_text(f"npz:{tmp_path / 'short.npz'}", input_scale="none")
+    np.savez(tmp_path / "nan.npz", X_train=np.full((4, 2), np.nan), y_train=np.arange(4))
+    assert "finite real numbers" in error_text(f"npz:{tmp_path / 'nan.npz'}", input_scale="none")
+    (tmp_path / "junk.npz").write_text("not an archive")
+    assert "junk.npz" in error_text(f"npz:{tmp_path / 'junk.npz'}")
+    assert "does not exist" in error_text(f"npz:{tmp_path / 'missing.npz'}")
+
+
+def test_validation_split_is_stratified_seeded_and_disjoint():
+    ds = load_dataset("digits", val_fraction=0.1)
+    again = load_dataset("digits", val_fraction=0.1)
+    plain = load_dataset("digits")
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1293, 144, 360)
+    np.testing.assert_array_equal(ds.X_val, again.X_val)
+    np.testing.assert_array_equal(ds.X_test, plain.X_test)  # the test set does not move
+    assert rows_of(ds.X_val) | rows_of(ds.X_train) == rows_of(plain.X_train)
+    assert not rows_of(ds.X_val) & rows_of(ds.X_train)
+    counts = np.bincount(ds.y_val, minlength=10)
+    assert counts.min() >= 13 and counts.max() <= 16  # about 10% of each class's ~144
+    assert len(plain.y_val) == 0 and plain.X_val.shape == (0, 64)

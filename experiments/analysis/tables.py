@@ -23,10 +23,46 @@ CONFIG_COLUMNS = list(FIELDS)
 # Columns of runs.csv that measure time, not results: they differ between
 # otherwise identical sweeps.
 TIMING_COLUMNS = ("seconds",)
-EPOCH_COLUMNS = ["run_id", "epoch", "train_loss", "train_acc", "test_acc"]
+EPOCH_COLUMNS = ["run_id", "epoch", "train_loss", "train_acc", "val_acc", "test_acc"]
 LAYER_COLUMNS = ["run_id", "epoch", "layer", *nn.LAYER_METRICS]
 # Per-layer final values copied into runs.csv, as <metric>_L<layer>.
 RUN_LAYER_METRICS = ("dead_frac", "grad_w_norm")
+# Optimizer hyper-parameters: None where the run's optimizer does not use them.
+HYPER_COLUMNS = tuple(nn.HYPER_PARAMETERS)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which accuracy chooses best cells, best epochs and rankings.
+
+    Attributes
+    ----------
+    split : ``"validation"`` or ``"test"``
+    run_column : column of runs.csv holding it at the end of each run
+    summary_column : column of summary.csv holding its mean over a cell
+    """
+
+    split: str
+    run_column: str
+    summary_column: str
+
+
+SELECT_ON_VAL = Selection("validation", "val_acc", "val_acc_mean")
+SELECT_ON_TEST = Selection("test", "test_acc", "acc_mean")
+
+
+def selection(runs: pd.DataFrame) -> Selection:
+    """The accuracy that selects: validation when the runs have a validation
+    split (``val_fraction`` > 0 and ``val_acc`` measured), else test.
+
+    Every "best cell", "best epoch" and ranking of tables, plots and reports
+    goes through this, and reports the test accuracy of what it chose.
+    """
+    if "val_acc" in runs and "val_fraction" in runs:
+        has_val = (runs["val_fraction"].astype(float) > 0) & runs["val_acc"].notna()
+        if len(runs) and has_val.any():
+            return SELECT_ON_VAL
+    return SELECT_ON_TEST
 
 
 @dataclass
@@ -51,30 +87,59 @@ def varying_axes(runs: pd.DataFrame) -> list[str]:
     """Config columns with more than one value, in config order, seed excluded.
 
     ``variant`` counts whenever variants are named, even if there is one.
+    An optimizer hyper-parameter counts when it takes two values where it is
+    used (sgd beside adam leaves ``beta1`` empty for sgd: not an axis).
     """
     axes = []
     for col in CONFIG_COLUMNS:
         if col == "seed" or col not in runs:
             continue
-        if runs[col].nunique(dropna=False) > 1 or (col == "variant" and (runs[col] != "").any()):
+        nunique = runs[col].nunique(dropna=col in HYPER_COLUMNS)
+        if nunique > 1 or (col == "variant" and (runs[col] != "").any()):
             axes.append(col)
     return axes
+
+
+def _best_epoch(result: dict[str, Any]) -> int | None:
+    """The stored best epoch; for results stored without one, the first
+    epoch of highest validation (else test) accuracy."""
+    if "best_epoch" in result:
+        return result["best_epoch"]
+    scored = [(e.get("val_acc") if e.get("val_acc") is not None else e["test_acc"], -e["epoch"]) for e in result["epochs"]]
+    scored = [s for s in scored if np.isfinite(s[0])]
+    return -max(scored)[1] if scored else None
+
+
+def _acc(row: dict[str, Any], key: str) -> float:
+    value = row.get(key)
+    return np.nan if value is None else value
 
 
 def _run_row(result: dict[str, Any], n_layers: int) -> dict[str, Any]:
     row = {"run_id": result["run_id"], **result["config"]}
     epochs = result["epochs"]
-    last = epochs[-1] if epochs else {}
+    by_epoch = {e["epoch"]: e for e in epochs}
+    best_epoch = _best_epoch(result)
+    stopped = result.get("stopped_epoch")
+    # An early-stopped run keeps its best epoch's numbers (as if its best
+    # weights were restored); any other run its last epoch's.
+    final_epoch = best_epoch if stopped is not None else result["epochs_done"]
+    last = by_epoch.get(final_epoch, epochs[-1] if epochs else {})
     row.update(
         status=result["status"],
         error=result.get("error"),
         epochs_done=result["epochs_done"],
         diverged_epoch=result.get("diverged_epoch"),
+        stopped_epoch=stopped,
+        val_acc=_acc(last, "val_acc"),
+        best_val_acc=max((e["val_acc"] for e in epochs if e.get("val_acc") is not None), default=np.nan),
+        best_epoch=best_epoch,
         test_acc=last.get("test_acc", np.nan),
+        test_acc_at_best=_acc(by_epoch.get(best_epoch, {}), "test_acc"),
         best_test_acc=max((e["test_acc"] for e in epochs), default=np.nan),
         train_loss=last.get("train_loss", np.nan),
     )
-    final = {(r["layer"]): r for r in result["layers"] if r["epoch"] == result["epochs_done"]}
+    final = {(r["layer"]): r for r in result["layers"] if r["epoch"] == final_epoch}
     for metric in RUN_LAYER_METRICS:
         for layer in range(1, n_layers + 1):
             row[f"{metric}_L{layer}"] = final.get(layer, {}).get(metric, np.nan)
@@ -189,7 +254,8 @@ def summarize(runs: pd.DataFrame, axes: list[str], n_layers: int = 3) -> pd.Data
     acc_all = runs["test_acc"].to_numpy(dtype=float)
     outcome_of = runs["outcome"].to_numpy() if "outcome" in runs else np.full(len(runs), "", dtype=object)
     layer_cols = [f"{metric}_L{layer}" for metric in RUN_LAYER_METRICS for layer in range(1, n_layers + 1)]
-    means = {col: runs[col].to_numpy(dtype=float) for col in ["best_test_acc", *layer_cols] if col in runs}
+    acc_cols = ["best_test_acc", "val_acc", "test_acc_at_best"]
+    means = {col: runs[col].to_numpy(dtype=float) for col in [*acc_cols, *layer_cols] if col in runs}
     rows = []
     for cell, g in runs[keys].groupby(keys, dropna=False, sort=False):
         cell = cell if isinstance(cell, tuple) else (cell,)
@@ -209,6 +275,11 @@ def summarize(runs: pd.DataFrame, axes: list[str], n_layers: int = 3) -> pd.Data
             acc_ci95=ci95(acc),
             best_acc_mean=series_mean(means["best_test_acc"][done]),
         )
+        if "val_acc" in means:
+            row.update(
+                val_acc_mean=series_mean(means["val_acc"][done]),
+                test_at_best_mean=series_mean(means["test_acc_at_best"][done]),
+            )
         row.update({col: series_mean(means[col][done]) for col in layer_cols if col in means})
         rows.append(row)
     return pd.DataFrame(rows)
