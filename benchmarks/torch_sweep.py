@@ -19,12 +19,10 @@ import csv
 import sys
 from pathlib import Path
 
-import numpy as np
 from joblib import Parallel, delayed, parallel_config
 
 import nn
 from experiments import config as cfg
-from experiments.data import one_hot_targets
 from experiments.train import load_run_data, stream
 
 # Our activation name -> the torch.nn module with the same function.

@@ -590,7 +590,7 @@ def test_suspect_data_is_named_before_the_sweep(tmp_path, capsys, labels, header
     raw = {"name": "s", "data": f"csv:{data}", "hidden": [4], "epochs": 1, "probe_size": 8}
     run_sweep(cfg.parse(raw), tmp_path / "r", jobs=1, progress=False, report=False)
     err = capsys.readouterr().err
-    assert f"warning: " in err and words in err, err
+    assert "warning: " in err and words in err, err
 
 
 # ------------------------------------------------ sweeps that share a folder

@@ -109,7 +109,7 @@ def text(report: Report) -> str:
         sentences.append(f"{len(bad)} of {top} layers {'does' if len(bad) == 1 else 'do'} not step along the "
                          "negative gradient on every sample.")
     large = [l for l in report.layers if l.entries < l.shape[0] * l.shape[1]]
-    method = (f"Gradients are central finite differences of the loss of query's output"
+    method = ("Gradients are central finite differences of the loss of query's output"
               + (f"; layers with more than {ENTRIES_PER_LAYER} entries are compared on {ENTRIES_PER_LAYER} "
                  f"entries drawn at random ({', '.join(l.name for l in large)})" if large else "")
               + f". Inputs are uniform in [{INPUT_RANGE[0]}, {INPUT_RANGE[1]}], targets one-hot of a random class "
