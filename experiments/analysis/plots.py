@@ -486,6 +486,7 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
     colors = group_colors(tables)
     # Ordered by the accuracy that selects (validation, when measured); the bars show test accuracy.
     summary = summary.sort_values(rank_column(tables), ascending=True, na_position="first", kind="stable")
+    on_val = rank_column(tables) == "val_acc_mean"
     labels = []
     label = cell_labeler(tables, skip=[gcol])
     for _, row in summary.iterrows():
@@ -508,7 +509,9 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
             note = "all runs failed" if row["failed"] == row["n_seeds"] else "n/a"
             ax.text(0.01, yi, note, va="center", fontsize=9, color="#555555")
             continue
-        note = f"{row['acc_mean']:.3f}  " + ", ".join(_mix_lines(row, int(row["n_seeds"])))
+        # The validation accuracy that ordered the bars, beside the test accuracy they show.
+        val = f" (val {row['val_acc_mean']:.3f})" if on_val and np.isfinite(row["val_acc_mean"]) else ""
+        note = f"{row['acc_mean']:.3f}{val}  " + ", ".join(_mix_lines(row, int(row["n_seeds"])))
         ax.text(1.02, yi, note, va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlim(0, 1.55)
@@ -524,7 +527,8 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
                fontsize=8)
     order = ("validation" if selects(tables).split == "validation" else "test") + " accuracy, best at the top"
     ax.set_title(f"Final test accuracy per {'variant' if tables.axes == ['variant'] else 'cell'}, every seed\n"
-                 f"text: mean, then the outcomes of the seeds; ordered by mean final {order}", fontsize=11)
+                 f"text: mean{' (validation mean)' if on_val else ''}, then the outcomes of the seeds\n"
+                 f"ordered by mean final {order}", fontsize=11)
     return fig
 
 

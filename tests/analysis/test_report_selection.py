@@ -19,6 +19,13 @@ CURVES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The plot functions hand back open figures: close them (other tests count open ones)."""
+    yield
+    plots.plt.close("all")
+
+
 def disagreeing(val_fraction: float = 0.1, **extra):
     results = []
     for (act, lr), (val, test) in CURVES.items():
@@ -120,3 +127,15 @@ def test_optimizer_splits_report_and_plots(tmp_path):
     assert "| tanh | sgd | lr=0.1 | 0.800 | 0.700 (n=1) |" in section
     # without an optimizer axis there is no such section
     assert "## Per activation and optimizer" not in _write(disagreeing(), tmp_path / "one")
+
+
+def test_accuracy_bars_are_ordered_by_validation_and_show_it():
+    # one activation, two initializers: no heatmap, bars; validation and test disagree
+    results = [result(RunConfig(init=init, seed=0), val, test)
+               for init, (val, test) in (("he_normal", ([0.1, 0.9], [0.1, 0.5])),
+                                         ("lecun_normal", ([0.1, 0.6], [0.1, 0.95])))]
+    fig = plots.plot_accuracy_bars(build_tables(results))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["relu (init=lecun_normal)", "relu (init=he_normal)"]
+    notes = [t.get_text() for t in ax.texts]
+    assert any(n.startswith("0.500 (val 0.900)") for n in notes)
