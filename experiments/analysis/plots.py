@@ -29,6 +29,7 @@ always matches the tables.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -572,11 +573,12 @@ def plot_outcomes(tables: Tables) -> Figure | None:
     groups = group_values(tables)
     lrs = sorted(table["lr"].dropna().unique()) or [np.nan]  # NaN: not split by learning rate
     opts = list(dict.fromkeys(table["optimizer"].dropna())) or [np.nan]  # NaN: not split by optimizer
-    fig, axs = plt.subplots(len(opts), len(lrs), figsize=(3.1 * len(lrs) + 2.6, len(opts) * (1.0 + 0.36 * len(groups)) + 0.4),
-                            sharey=True, sharex=True, squeeze=False, layout="constrained")
+    size = (3.1 * len(lrs) + 2.6, len(opts) * (1.0 + 0.36 * len(groups)) + 0.4)
+    fig, axs = plt.subplots(len(opts), len(lrs), figsize=size, sharey=True, sharex=True, squeeze=False,
+                            layout="constrained")
     y = np.arange(len(groups))
-    for (r, opt), (k, lr) in ((o, l) for o in enumerate(opts) for l in enumerate(lrs)):
-        ax = axs[r, k]
+    for (r, opt), (c, lr) in itertools.product(enumerate(opts), enumerate(lrs)):
+        ax = axs[r, c]
         part = table[_same(table["lr"], lr) & _same(table["optimizer"], opt)].set_index("group").reindex(groups)
         total = part["runs"].fillna(0).to_numpy(dtype=float)
         left = np.zeros(len(groups))
@@ -594,8 +596,8 @@ def plot_outcomes(tables: Tables) -> Figure | None:
                 ax.text(0.5, yi, "not run", ha="center", va="center", fontsize=7, color="#555555")
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.5, 1])
-        title = [f"optimizer = {opt}" if not pd.isna(opt) else "", f"lr = {format_value(lr)}" if not pd.isna(lr) else ""]
-        ax.set_title(", ".join(filter(None, title)) or "all runs", fontsize=10)
+        title = [f"{name} = {format_value(v)}" for name, v in (("optimizer", opt), ("lr", lr)) if not pd.isna(v)]
+        ax.set_title(", ".join(title) or "all runs", fontsize=10)
         if r == len(opts) - 1:
             ax.set_xlabel("share of runs")
     axs[0, 0].set_yticks(y, [str(g) for g in groups])
@@ -689,7 +691,7 @@ def plot_learning_curves(tables: Tables) -> Figure | None:
     fig, axs = plt.subplots(len(whiches), len(opts), figsize=(11 if not wide else 5.2 * len(opts) + 0.6,
                                                              (4.6 if not wide else 5.6) * len(whiches) + 0.8),
                             sharex=True, sharey=True, squeeze=False, layout="constrained")
-    for (r, which), (k, opt) in ((w, o) for w in enumerate(whiches) for o in enumerate(opts)):
+    for (r, which), (k, opt) in itertools.product(enumerate(whiches), enumerate(opts)):
         ax = axs[r, k]
         for g, text, c, v in panels.get((which, opt), []):
             color, ls = styles[g]
@@ -714,7 +716,8 @@ def plot_learning_curves(tables: Tables) -> Figure | None:
         ax.xaxis.get_major_locator().set_params(integer=True)
     if show_val:
         fig.legend(handles=[plt.Line2D([], [], color="black", lw=2, label="test accuracy (mean over seeds)"),
-                            plt.Line2D([], [], color="black", **VAL_STYLE, label="validation accuracy (mean over seeds)")],
+                            plt.Line2D([], [], color="black", **VAL_STYLE,
+                                       label="validation accuracy (mean over seeds)")],
                    loc="outside lower center", ncols=2, fontsize=9)
     measured = "Test and validation accuracy" if show_val else "Test accuracy"
     fig.suptitle(f"{measured} during training; {selection_phrase(tables)}\nline: mean over seeds, band: min to max "

@@ -678,7 +678,8 @@ def _optimizer_section(tables: Tables) -> list[str]:
             if r.empty:
                 continue
             r = r.iloc[0]
-            rows.append([g, opt, r["best_cell"] or "(only cell)", *([format_ci(r["best_sel"], np.nan)] if on_val else []),
+            sel = [format_ci(r["best_sel"], np.nan)] if on_val else []
+            rows.append([g, opt, r["best_cell"] or "(only cell)", *sel,
                          f"{format_ci(r['best_acc'], r['best_ci'])} (n={r['best_n']})", r["outcomes"]])
     return [f"Each {group_noun(tables)} with each optimizer at its best cell ({selection_phrase(tables)}):", "",
             _md_table(header, rows)]
