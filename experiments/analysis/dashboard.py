@@ -24,7 +24,7 @@ import pandas as pd
 
 from experiments.analysis import dashboard_views as views
 from experiments.analysis.page import packed_plotly, write_page
-from experiments.analysis.plots import format_value, layer_name, n_layers
+from experiments.analysis.plots import format_value, layer_name, n_layers, rank_column
 from experiments.analysis.tables import Tables
 
 FILE = "report.html"
@@ -164,6 +164,7 @@ def dashboard_data(tables: Tables, out_dir: Path, title: str) -> dict[str, Any]:
         "series": series_data(tables, panels),
         "runs": _table(runs),
         "summary": _table(tables.summary),
+        "rank_column": rank_column(tables),  # the cells table opens sorted as the report ranks them
         **report_sections(out_dir),
     }
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 import nn
 from experiments.analysis import outcomes
-from experiments.analysis.plots import best_cells, format_value, group_column, n_layers
+from experiments.analysis.plots import best_cells, format_value, group_column, n_layers, rank_column
 from experiments.analysis.tables import Tables
 
 # Display order of outcomes: best first, the reverse of the order their rules are tried in.
@@ -120,7 +120,8 @@ class HeatmapInfo:
     index of each run of ``tables.runs``. ``acc`` is (n_facets, n_rows,
     n_cols): mean final test accuracy over the cell's runs that did not fail
     (the ``acc_mean`` of summary.csv), NaN where no run finished. ``best`` is
-    (facet, row, col) of the cell with the highest ``acc_mean``.
+    (facet, row, col) of the cell chosen as the report chooses it: the highest
+    mean final validation accuracy (test accuracy without a validation split).
     """
 
     row: str
@@ -189,7 +190,8 @@ def heatmap_info(tables: Tables) -> HeatmapInfo:
     best = None
     cells = best_cells(tables)
     if cells:
-        top = max(cells.values(), key=lambda s: -math.inf if pd.isna(s["acc_mean"]) else s["acc_mean"])
+        ranks = rank_column(tables)
+        top = max(cells.values(), key=lambda s: -math.inf if pd.isna(s[ranks]) else s[ranks])
         key = _cell_position(top, row, rows, col, cols, facets, facet_values)
         best = key
     return HeatmapInfo(row, tuple(rows), col, tuple(cols), tuple(facets), tuple(facet_values), run_cell, acc, best)

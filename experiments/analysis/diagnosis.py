@@ -4,9 +4,12 @@ Every number and every sentence here is computed from the stored runs; the
 thresholds that turn numbers into words are the constants below.
 
 The baseline is the first variant without overrides (the network as
-written). A variant *rescues* the network when its mean final accuracy is
-at least :data:`RESCUE_FRACTION` of the best variant's and its 95% interval
-lies above the baseline's; it *helps* when only the second holds.
+written). A variant *rescues* the network when its mean final test accuracy
+is at least :data:`RESCUE_FRACTION` of the best variant's and its 95%
+interval lies above the baseline's; it *helps* when only the second holds.
+The best variant is the one with the highest mean final validation accuracy
+(test accuracy when the runs have no validation split:
+:func:`experiments.analysis.tables.selection`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from experiments.analysis import outcomes
 from experiments.analysis.report import format_pct, outcome_split, seed_values
 from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
-from experiments.analysis.tables import Tables, ci95
+from experiments.analysis.tables import SELECT_ON_VAL, Tables, ci95, selection
 
 RESCUE_FRACTION = 0.9
 # First-to-last layer gradient ratio below which gradients count as vanishing.
@@ -49,7 +52,10 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     """One row per variant: accuracy, dead units and gradient norms per layer.
 
     Columns: variant, changes (the overrides as text), n_changes, runs,
-    diverged, failed, acc_mean, acc_ci95, then per layer l: dead_frac_L{l}
+    diverged, failed, acc_mean, acc_ci95 (final test accuracy), sel_mean (mean
+    final accuracy of the split that selects: validation, else test),
+    test_at_best_mean (test accuracy at each run's best epoch, that epoch
+    chosen by the selecting split), then per layer l: dead_frac_L{l}
     (end of training), dead_init_L{l} (epoch 0), grad_init_L{l} and
     grad_end_L{l} (the applied step's Frobenius norm |dW| at epoch 0 and at
     the last epoch), true_grad_init_L{l} / true_grad_end_L{l} (the exact
@@ -63,6 +69,7 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
     when they differ, else empty), and ``n_<outcome>``.
     """
     runs, layers = tables.runs, tables.layers
+    selects = selection(runs).run_column
     n_layers = int(layers["layer"].max()) if not layers.empty else 3
     ends = runs.set_index("run_id")["epochs_done"]
     lay = layers.assign(last=layers["run_id"].map(ends))
@@ -89,7 +96,8 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
             "failed": int((mine["status"] == "failed").sum()),
             "acc_mean": done["test_acc"].mean(),
             "acc_ci95": ci95(done["test_acc"]),
-            "best_acc_mean": done["best_test_acc"].mean(),
+            "sel_mean": done[selects].mean(),
+            "test_at_best_mean": done["test_acc_at_best" if "test_acc_at_best" in done else "best_test_acc"].mean(),
         }
         counts = {n: int((mine["outcome"] == n).sum()) for n in outcomes.NAMES}
         row.update({outcomes.count_column(n): k for n, k in counts.items()})
@@ -132,7 +140,7 @@ def baseline_name(sweep: SweepConfig) -> str | None:
 def classify(stats: pd.DataFrame, baseline: str) -> pd.Series:
     """'rescues', 'helps' or 'does not help', per variant (baseline excluded)."""
     base = stats.set_index("variant").loc[baseline]
-    best = stats["acc_mean"].max()
+    best = best_variant(stats)["acc_mean"]
     base_hi = base["acc_mean"] + np.nan_to_num(base["acc_ci95"])
     lo = stats["acc_mean"] - stats["acc_ci95"].fillna(0)
     above = lo > base_hi
@@ -140,6 +148,11 @@ def classify(stats: pd.DataFrame, baseline: str) -> pd.Series:
     verdict = np.where(rescued, "rescues", np.where(above, "helps", "does not help"))
     out = pd.Series(verdict, index=stats["variant"])
     return out.drop(baseline)
+
+
+def best_variant(stats: pd.DataFrame) -> pd.Series:
+    """The row of ``stats`` with the highest ``sel_mean`` (the first among ties)."""
+    return stats.loc[stats["sel_mean"].astype(float).idxmax()]
 
 
 def _acc(row: pd.Series) -> str:
@@ -152,8 +165,9 @@ def _acc(row: pd.Series) -> str:
     return f"{_pct(mean)} ± {_pct(ci)}"
 
 
-def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str]:
-    """Plain sentences computed from ``stats``."""
+def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int, on_val: bool = False) -> list[str]:
+    """Plain sentences computed from ``stats``; ``on_val``: the best variant was
+    chosen on validation accuracy (else on test)."""
     out: list[str] = []
     base_name = baseline_name(sweep)
     if base_name is None or base_name not in set(stats["variant"]):
@@ -181,7 +195,7 @@ def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str
                 "the layers above, so dead layers above do not stop it."
             )
     verdict = classify(stats, base_name)
-    best = stats.loc[stats["acc_mean"].idxmax()]
+    best = best_variant(stats)
     # Seeds that end differently get their values, not a verdict on their mean.
     split = [v for v in stats["variant"] if s.loc[v, "split"]]
     for v in split:
@@ -196,16 +210,19 @@ def findings(stats: pd.DataFrame, sweep: SweepConfig, n_layers: int) -> list[str
             word = {"rescues": "rescue the network", "helps": "help but do not rescue it",
                     "does not help": "do not help"}[kind]
             out.append(f"Among {label}, these {word}: {parts}.")
-    collapsed = stats[(stats["best_acc_mean"] - stats["acc_mean"] >= COLLAPSE_DROP) & (stats["split"] == "")]
+    collapsed = stats[(stats["test_at_best_mean"] - stats["acc_mean"] >= COLLAPSE_DROP) & (stats["split"] == "")]
     for _, r in collapsed.iterrows():
         out.append(
-            f"{r['variant']} reached {_pct(r['best_acc_mean'])} at its best epoch (mean over seeds) but ended at "
+            f"{r['variant']} reached {_pct(r['test_at_best_mean'])} test accuracy at its best epoch (mean over "
+            f"seeds) but ended at "
             f"{_pct(r['acc_mean'])}: it learned, then lost it"
             + (f" ({r['diverged']} of {r['runs']} runs diverged)." if r["diverged"] else ".")
         )
+    on = "validation" if on_val else "test"
     out.append(
-        f"Criterion: a variant rescues the network when its mean accuracy is at least "
-        f"{RESCUE_FRACTION:.0%} of the best variant's ({best['variant']}, {_pct(best['acc_mean'])}) and its 95% "
+        f"Criterion: a variant rescues the network when its mean test accuracy is at least "
+        f"{RESCUE_FRACTION:.0%} of the best variant's ({best['variant']}, the highest mean {on} accuracy: "
+        f"{_pct(best['acc_mean'])} test) and its 95% "
         "interval lies above the baseline's; it helps when only the second holds"
         + (" (variants whose seeds split between outcomes get no verdict)." if split else ".")
     )
@@ -353,7 +370,7 @@ def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path) -> 
         "",
         "## Findings",
         "",
-        *[f"- {s}" for s in findings(stats, sweep, n_layers)],
+        *[f"- {s}" for s in findings(stats, sweep, n_layers, selection(tables.runs) == SELECT_ON_VAL)],
         "",
         "## How each variant's network dies",
         "",

@@ -3,17 +3,21 @@
 Every plot compares *groups*: the hidden activations of a grid, or the named
 variants of a variants sweep (:func:`group_column`). Plots over epochs show
 each group at its *best cell* (:func:`best_cells`): the setting of the other
-axes (learning rate, initializer, ...) with the highest mean final test
-accuracy over its seeds. Each group keeps one colour in every plot
+axes (learning rate, initializer, ...) with the highest mean final validation
+accuracy over its seeds (test accuracy when the runs have no validation
+split: :func:`experiments.analysis.tables.selection`); the test accuracy is
+what they show. Each group keeps one colour in every plot
 (:func:`group_colors`); an activation keeps it across sweeps too.
 
 Files written by :func:`make_plots` (names are stable; see :data:`PLOT_FILES`):
 
 - ``accuracy_heatmap.png``: mean final test accuracy, activation x learning
-  rate, one panel per initializer (grids where activation or lr varies);
+  rate, one panel per initializer (and optimizer, when it varies; grids where
+  activation or lr varies);
 - ``accuracy_bars.png``: the same as bars with 95% CI, one per cell
   (variant sweeps, or grids where neither activation nor lr varies);
-- ``learning_curves.png``: test accuracy over epochs at each activation's (or variant's) best cell;
+- ``learning_curves.png``: test (and validation) accuracy over epochs at each
+  activation's (or variant's) best cell, one column per optimizer when it varies;
 - ``dead_units.png``: dead-unit fraction over epochs, one panel per layer;
 - ``gradient_flow.png``: per-layer ``|dL/dW|`` over epochs, log scale;
 - ``dead_init_vs_trained.png``: dead fraction per hidden layer at
@@ -25,12 +29,14 @@ always matches the tables.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
 import textwrap
 import traceback
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -46,7 +52,7 @@ from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
 
 import nn  # noqa: E402
 from experiments.analysis import outcomes  # noqa: E402
-from experiments.analysis.tables import Tables  # noqa: E402
+from experiments.analysis.tables import Selection, Tables, selection  # noqa: E402
 
 DPI = 110
 # File name -> what the figure shows (the report uses these as captions).
@@ -54,7 +60,8 @@ PLOT_FILES = {
     "accuracy_heatmap.png": "Mean final test accuracy per activation, learning rate and initializer",
     "accuracy_bars.png": "Mean final test accuracy per cell, with 95% confidence intervals and every seed",
     "outcomes.png": "Share of runs with each outcome per activation (or variant), split by learning rate",
-    "learning_curves.png": "Test accuracy over epochs at each activation's (or variant's) best and worst cell",
+    "learning_curves.png": "Test (and validation) accuracy over epochs at each activation's (or variant's) best and "
+                           "worst cell",
     "dead_units.png": "Dead-unit fraction per layer over epochs at each activation's (or variant's) best and worst cell",
     "gradient_flow.png": "Per-layer gradient (and update step) norm over epochs at each activation's (or variant's) "
                          "best and worst cell (log scale)",
@@ -129,18 +136,37 @@ def summary_with_group(tables: Tables) -> pd.DataFrame:
     return summary
 
 
+def selects(tables: Tables) -> Selection:
+    """The accuracy that ranks the cells of ``tables`` (validation, else test)."""
+    return selection(tables.runs)
+
+
+def rank_column(tables: Tables) -> str:
+    """The column of ``tables.summary`` that ranks cells: ``val_acc_mean`` or ``acc_mean``."""
+    column = selects(tables).summary_column
+    return column if column in tables.summary else "acc_mean"
+
+
+def selection_phrase(tables: Tables) -> str:
+    """How best cells were chosen, for captions and the report."""
+    if selects(tables).split == "validation":
+        return "selected on validation accuracy; test accuracy reported"
+    return "val_fraction 0: selection is on test accuracy"
+
+
 def best_cells(tables: Tables) -> dict[Any, pd.Series]:
     """Each group's best cell: group value -> its row of ``tables.summary``.
 
-    Best means the highest ``acc_mean`` (mean final test accuracy over the
-    cell's finished seeds). A group whose cells all failed gets its first
-    cell, with NaN accuracy.
+    Best means the highest :func:`rank_column` (mean final validation
+    accuracy over the cell's finished seeds; test accuracy without a
+    validation split). A group whose cells all failed gets its first cell,
+    with NaN accuracy.
     """
     return _extreme_cells(tables, worst=False)
 
 
 def worst_cells(tables: Tables) -> dict[Any, pd.Series]:
-    """Each group's worst cell: the lowest ``acc_mean`` (the first in sweep order among ties)."""
+    """Each group's worst cell: the lowest :func:`rank_column` (the first in sweep order among ties)."""
     return _extreme_cells(tables, worst=True)
 
 
@@ -149,7 +175,7 @@ def _extreme_cells(tables: Tables, worst: bool) -> dict[Any, pd.Series]:
     if summary.empty:
         return {}
     gcol = group_column(tables)
-    ranked = summary.sort_values("acc_mean", ascending=worst, na_position="last", kind="stable")
+    ranked = summary.sort_values(rank_column(tables), ascending=worst, na_position="last", kind="stable")
     found = {row[gcol]: row for _, row in ranked.drop_duplicates(gcol, keep="first").iterrows()}
     return {g: found[g] for g in group_values(tables) if g in found}
 
@@ -368,24 +394,31 @@ def _worst_outcome(counts: Mapping[str, int]) -> str | None:
 
 
 def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
-    """Mean final test accuracy, activation (rows) x lr (columns), one panel per init,
-    each cell marked with its outcome mix."""
+    """Mean final test accuracy, activation (rows) x lr (columns), one panel per init
+    (and per optimizer, when it varies), each cell marked with its outcome mix."""
     if not _heatmap_applies(tables):
         return None
     runs = tables.runs
     acc = runs["test_acc"].astype(float).where(runs["status"] != "failed")
     if not np.isfinite(acc).any():
         return None
-    keys = ["init", "activation", "lr"]
+    # One panel per initializer, and per optimizer where it varies: an
+    # optimizer is one more axis, shown apart rather than pooled.
+    split = "optimizer" in tables.axes
+    runs = runs.assign(_opt=runs["optimizer"] if split else "")
+    keys = ["init", "_opt", "activation", "lr"]
     cells = runs.assign(acc=acc).groupby(keys, dropna=False).agg(acc=("acc", "mean"), n=("run_id", "size"))
     cells = cells.join(_outcome_counts(runs, keys))
-    found = dict(zip(cells.index, cells.to_dict("records")))  # (init, activation, lr) -> cell
+    found = dict(zip(cells.index, cells.to_dict("records")))  # (init, optimizer, activation, lr) -> cell
     # A cell's text lies inside its square, so the layout need not measure it.
     in_cell = {"ha": "center", "va": "center", "in_layout": False}
     acts = group_values(tables)
     lrs = sorted(runs["lr"].dropna().unique())
     inits = _order(runs["init"].dropna(), nn.INITIALIZERS)
-    rows, cols = _grid(len(inits), 3)
+    opts = _order(runs["_opt"].dropna(), nn.OPTIMIZERS)
+    # A row of panels per initializer, a column per optimizer (up to 4 of them).
+    panels = [(init, opt) for init in inits for opt in opts]
+    rows, cols = _grid(len(panels), len(opts) if 1 < len(opts) <= 4 else 3)
     n_lines = 1 + max(sum(1 for c in outcomes.COUNT_COLUMNS if cell[c]) for cell in found.values())
     fig, axs = plt.subplots(
         rows, cols, squeeze=False, layout="constrained",
@@ -393,14 +426,14 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
     )
     cmap = plt.get_cmap("viridis").with_extremes(bad="#d9d9d9")
     image = None
-    for ax, init in zip(axs.flat, inits):
+    for ax, (init, opt) in zip(axs.flat, panels):
         M = np.full((len(acts), len(lrs)), np.nan)
         for i, a in enumerate(acts):
             for j, lr in enumerate(lrs):
-                if (init, a, lr) not in found:
+                if (init, opt, a, lr) not in found:
                     ax.text(j, i, "not run", fontsize=8, color="#555555", **in_cell)
                     continue
-                c = found[init, a, lr]
+                c = found[init, opt, a, lr]
                 M[i, j] = c["acc"]
                 mix = _mix_lines(c, int(c["n"]))
                 if np.isnan(c["acc"]):
@@ -418,15 +451,15 @@ def plot_accuracy_heatmap(tables: Tables) -> Figure | None:
         ax.set_yticks(range(len(acts)), acts)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("hidden activation")
-        ax.set_title(f"init = {init}")
-    for ax in axs.flat[len(inits):]:
+        ax.set_title(f"init = {init}" + (f", optimizer = {opt}" if split else ""))
+    for ax in axs.flat[len(panels):]:
         ax.set_visible(False)
     fig.colorbar(image, ax=axs, label="mean final test accuracy (fraction)", shrink=0.8)
     borders = [Patch(facecolor="none", edgecolor=outcomes.BY_NAME[n].color, lw=2.5, label=n)
                for n in outcomes.FAILURES]
     fig.legend(handles=borders, title="border: worst outcome in the cell", loc="outside lower center",
                ncols=len(borders), fontsize=9)
-    others = [a for a in tables.axes if a not in ("activation", "lr", "init")]
+    others = [a for a in tables.axes if a not in ("activation", "lr", "init", "optimizer")]
     over = "seeds" + (f" and {', '.join(others)}" if others else "")
     fig.suptitle(
         f"Mean final test accuracy (over {over}), and the outcome of the cell's runs\n"
@@ -452,7 +485,9 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
         return None
     gcol = group_column(tables)
     colors = group_colors(tables)
-    summary = summary.sort_values("acc_mean", ascending=True, na_position="first", kind="stable")
+    # Ordered by the accuracy that selects (validation, when measured); the bars show test accuracy.
+    summary = summary.sort_values(rank_column(tables), ascending=True, na_position="first", kind="stable")
+    on_val = rank_column(tables) == "val_acc_mean"
     labels = []
     label = cell_labeler(tables, skip=[gcol])
     for _, row in summary.iterrows():
@@ -475,7 +510,9 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
             note = "all runs failed" if row["failed"] == row["n_seeds"] else "n/a"
             ax.text(0.01, yi, note, va="center", fontsize=9, color="#555555")
             continue
-        note = f"{row['acc_mean']:.3f}  " + ", ".join(_mix_lines(row, int(row["n_seeds"])))
+        # The validation accuracy that ordered the bars, beside the test accuracy they show.
+        val = f" (val {row['val_acc_mean']:.3f})" if on_val and np.isfinite(row["val_acc_mean"]) else ""
+        note = f"{row['acc_mean']:.3f}{val}  " + ", ".join(_mix_lines(row, int(row["n_seeds"])))
         ax.text(1.02, yi, note, va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlim(0, 1.55)
@@ -489,46 +526,60 @@ def plot_accuracy_bars(tables: Tables) -> Figure | None:
                                    label=n) for n in present],
                title="dot colour: outcome of the seed", loc="outside lower center", ncols=max(1, len(present)),
                fontsize=8)
+    order = ("validation" if selects(tables).split == "validation" else "test") + " accuracy, best at the top"
     ax.set_title(f"Final test accuracy per {'variant' if tables.axes == ['variant'] else 'cell'}, every seed\n"
-                 "text: mean, then the outcomes of the seeds", fontsize=11)
+                 f"text: mean{' (validation mean)' if on_val else ''}, then the outcomes of the seeds\n"
+                 f"ordered by mean final {order}", fontsize=11)
     return fig
 
 
-def outcome_shares(tables: Tables) -> pd.DataFrame:
-    """Runs per group (and learning rate, where some group has several) and outcome:
-    the data of ``outcomes.png`` and of the report's outcome table.
+# Axes the outcome table and plot split by (when a group has several values), in this order.
+SPLIT_AXES = ("optimizer", "lr")
 
-    Columns: group, lr (NaN when not split by it), runs, then one ``n_<outcome>`` per outcome.
+
+def outcome_shares(tables: Tables) -> pd.DataFrame:
+    """Runs per group (and optimizer, and learning rate, where some group has
+    several) and outcome: the data of ``outcomes.png`` and of the report's outcome table.
+
+    Columns: group, optimizer, lr (NaN when not split by it), runs, then one
+    ``n_<outcome>`` per outcome.
     """
     runs = tables.runs
-    columns = ["group", "lr", "runs", *outcomes.COUNT_COLUMNS]
+    columns = ["group", *SPLIT_AXES, "runs", *outcomes.COUNT_COLUMNS]
     if runs.empty or "outcome" not in runs:
         return pd.DataFrame(columns=columns)
     gcol = group_column(tables)
-    # A variant fixes its own learning rate: split by lr only where a group has several.
-    split = "lr" in runs and bool((runs.groupby(gcol)["lr"].nunique() > 1).any())
-    counts = _outcome_counts(runs, [gcol, "lr"] if split else [gcol]).reset_index().rename(columns={gcol: "group"})
-    if not split:
-        counts["lr"] = np.nan
+    # A variant fixes its own settings: split by an axis only where a group has several values.
+    split = [a for a in SPLIT_AXES if a in runs and bool((runs.groupby(gcol)[a].nunique() > 1).any())]
+    counts = _outcome_counts(runs, [gcol, *split]).reset_index().rename(columns={gcol: "group"})
+    for a in SPLIT_AXES:
+        if a not in split:
+            counts[a] = np.nan
     counts["runs"] = counts[list(outcomes.COUNT_COLUMNS)].sum(axis=1)
     order = {g: i for i, g in enumerate(group_values(tables))}
-    counts = counts.sort_values(["group", "lr"], key=lambda s: s.map(order) if s.name == "group" else s,
+    known = {o: i for i, o in enumerate(nn.OPTIMIZERS)}
+    rank = {"group": order, "optimizer": known}
+    counts = counts.sort_values(["group", *SPLIT_AXES], key=lambda s: s.map(rank[s.name]) if s.name in rank else s,
                                 kind="stable")
     return counts[columns].reset_index(drop=True)
 
 
 def plot_outcomes(tables: Tables) -> Figure | None:
-    """Share of runs per outcome, one stacked bar per group, one panel per learning rate."""
+    """Share of runs per outcome, one stacked bar per group, one panel per learning
+    rate (and one row of panels per optimizer, when it varies)."""
     table = outcome_shares(tables)
     if table.empty or (table["n_failed"] == table["runs"]).all():
         return None  # nothing ran: the report says so
     groups = group_values(tables)
     lrs = sorted(table["lr"].dropna().unique()) or [np.nan]  # NaN: not split by learning rate
-    fig, axs = plt.subplots(1, len(lrs), figsize=(3.1 * len(lrs) + 2.6, 1.4 + 0.36 * len(groups)),
-                            sharey=True, squeeze=False, layout="constrained")
+    opts = list(dict.fromkeys(table["optimizer"].dropna())) or [np.nan]  # NaN: not split by optimizer
+    size = (3.1 * len(lrs) + 2.6, len(opts) * (1.0 + 0.36 * len(groups)) + 0.4)
+    fig, axs = plt.subplots(len(opts), len(lrs), figsize=size, sharey=True, sharex=True, squeeze=False,
+                            layout="constrained")
     y = np.arange(len(groups))
-    for ax, lr in zip(axs[0], lrs):
-        part = table[_same(table["lr"], lr)].set_index("group").reindex(groups)
+    for (r, opt), (c, lr) in itertools.product(enumerate(opts), enumerate(lrs)):
+        ax = axs[r, c]
+        part = table[_same(table["lr"], lr) & _same(table["optimizer"], opt)].set_index("group").reindex(groups)
         total = part["runs"].fillna(0).to_numpy(dtype=float)
         left = np.zeros(len(groups))
         for name, col in zip(outcomes.NAMES, outcomes.COUNT_COLUMNS):
@@ -545,13 +596,17 @@ def plot_outcomes(tables: Tables) -> Figure | None:
                 ax.text(0.5, yi, "not run", ha="center", va="center", fontsize=7, color="#555555")
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.5, 1])
-        ax.set_title(f"lr = {format_value(lr)}" if not pd.isna(lr) else "all runs", fontsize=10)
-        ax.set_xlabel("share of runs")
+        title = [f"{name} = {format_value(v)}" for name, v in (("optimizer", opt), ("lr", lr)) if not pd.isna(v)]
+        ax.set_title(", ".join(title) or "all runs", fontsize=10)
+        if r == len(opts) - 1:
+            ax.set_xlabel("share of runs")
     axs[0, 0].set_yticks(y, [str(g) for g in groups])
     axs[0, 0].invert_yaxis()
     handles = [Patch(color=outcomes.BY_NAME[n].color, label=n) for n in outcomes.NAMES]
     fig.legend(handles=handles, title="outcome", loc="outside right center", fontsize=9)
-    per_lr = ", per learning rate" if len(lrs) > 1 or not pd.isna(lrs[0]) else ""
+    per = [name for name, values in (("optimizer", opts), ("learning rate", lrs))
+           if len(values) > 1 or not pd.isna(values[0])]
+    per_lr = f", per {' and '.join(per)}" if per else ""
     fig.suptitle(f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled)"
                  f"{per_lr}\nnumbers: runs in the segment; outcomes as defined in the README", fontsize=11)
     return fig
@@ -580,41 +635,93 @@ def _cells_phrase(parts: Sequence[tuple[str, Any]]) -> str:
     return "best and worst cell" if len(parts) > 1 else "best cell"
 
 
-_WHICH_TITLE = {"best": "best cell (highest mean final accuracy)", "worst": "worst cell (lowest mean final accuracy)"}
+def _which_title(tables: Tables, which: str) -> str:
+    """``"best cell (highest mean final validation accuracy)"``: how the cell was chosen."""
+    split = selects(tables).split
+    return f"{which} cell ({'highest' if which == 'best' else 'lowest'} mean final {split} accuracy)"
+
+
+def optimizer_splits(tables: Tables) -> list[tuple[Any, Tables]]:
+    """``[(None, tables)]``, or ``[(optimizer, its runs' tables), ...]`` when the
+    optimizer varies in a grid (a variant names its own optimizer): plots over
+    epochs then pick best cells per optimizer, one column each."""
+    if "optimizer" not in tables.axes or group_column(tables) == "variant":
+        return [(None, tables)]
+    out = []
+    for opt in _order(tables.runs["optimizer"].dropna(), nn.OPTIMIZERS):
+        keep = lambda frame: frame[frame["optimizer"] == opt] if "optimizer" in frame else frame  # noqa: E731
+        out.append((opt, replace(tables, runs=keep(tables.runs), summary=keep(tables.summary))))
+    return out
+
+
+# Validation accuracy beside test accuracy: the same colour, thin and dotted.
+VAL_STYLE = {"lw": 1.3, "ls": (0, (1, 1.5)), "alpha": 0.9}
+
+
+def _has_val(epochs: pd.DataFrame) -> bool:
+    return "val_acc" in epochs and bool(np.isfinite(epochs["val_acc"].astype(float)).any())
 
 
 def plot_learning_curves(tables: Tables) -> Figure | None:
-    """Test accuracy over epochs: one panel for each group's best cell, one for its worst."""
+    """Test accuracy over epochs (validation accuracy dotted, when measured): one
+    panel for each group's best cell, one for its worst; one column per optimizer
+    when it varies."""
     styles = group_styles(tables)
-    parts = best_and_worst(tables)
-    epochs = _rows_of(tables.epochs, [p for _, p in parts])
-    label = cell_labeler(tables, skip=[group_column(tables)])
-    panels = []
-    for which, picked in parts:
-        curves = []
-        for g, (cell, runs) in picked.items():
-            c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
-            if not c.empty:
-                curves.append((g, _legend_label(label, g, cell, runs), c))
-        panels.append((which, curves))
-    if not any(curves for _, curves in panels):
+    splits = optimizer_splits(tables)
+    parts = {opt: best_and_worst(sub) for opt, sub in splits}
+    epochs = _rows_of(tables.epochs, [p for part in parts.values() for _, p in part])
+    show_val = _has_val(epochs)
+    label = cell_labeler(tables, skip=[group_column(tables), "optimizer"] if splits[0][0] is not None
+                         else [group_column(tables)])
+    whiches = [w for w in ("best", "worst") if any(w == which for part in parts.values() for which, _ in part)]
+    panels = {}
+    for opt, part in parts.items():
+        for which, picked in part:
+            curves = []
+            for g, (cell, runs) in picked.items():
+                c = epoch_curve(epochs, runs["run_id"], "test_acc", hold=True)
+                v = epoch_curve(epochs, runs["run_id"], "val_acc", hold=True) if show_val else c.iloc[:0]
+                if not c.empty:
+                    curves.append((g, _legend_label(label, g, cell, runs), c, v))
+            panels[which, opt] = curves
+    if not any(panels.values()):
         return None
-    fig, axs = plt.subplots(len(panels), 1, figsize=(11, 4.6 * len(panels) + 0.6), sharex=True, squeeze=False,
-                            layout="constrained")
-    for ax, (which, curves) in zip(axs[:, 0], panels):
-        for g, text, c in curves:
+    opts = list(parts)
+    wide = len(opts) > 1
+    fig, axs = plt.subplots(len(whiches), len(opts), figsize=(11 if not wide else 5.2 * len(opts) + 0.6,
+                                                             (4.6 if not wide else 5.6) * len(whiches) + 0.8),
+                            sharex=True, sharey=True, squeeze=False, layout="constrained")
+    for (r, which), (k, opt) in itertools.product(enumerate(whiches), enumerate(opts)):
+        ax = axs[r, k]
+        for g, text, c, v in panels.get((which, opt), []):
             color, ls = styles[g]
             ax.plot(c.index, c["mean"], color=color, ls=ls, lw=2, marker="o" if len(c) == 1 else None, label=text)
             ax.fill_between(c.index, c["lo"], c["hi"], color=color, alpha=0.12, lw=0)
-        ax.set_ylabel("test accuracy (fraction)")
+            if not v.empty:
+                ax.plot(v.index, v["mean"], color=color, **VAL_STYLE)
+        if k == 0:
+            ax.set_ylabel("accuracy (fraction)")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.set_title(f"each {group_noun(tables)} at its {_WHICH_TITLE[which]}", fontsize=10)
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title=f"{group_noun(tables)} (cell): outcomes")
-    axs[-1, 0].set_xlabel("epoch (0 = at initialization)")
-    axs[-1, 0].xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle("Test accuracy during training\nline: mean over seeds, band: min to max; diverged runs keep "
-                 "their last accuracy", fontsize=11)
+        at = f"optimizer = {opt}\n" if opt is not None else ""
+        ax.set_title(f"{at}each {group_noun(tables)} at its {_which_title(tables, which)}", fontsize=9 if wide else 10)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="#555555")
+            continue
+        where = ({"loc": "upper center", "bbox_to_anchor": (0.5, -0.12)} if wide
+                 else {"loc": "center left", "bbox_to_anchor": (1.01, 0.5)})
+        ax.legend(fontsize=7 if wide else 8, title=f"{group_noun(tables)} (cell): outcomes", title_fontsize=8, **where)
+    for ax in axs[-1]:
+        ax.set_xlabel("epoch (0 = at initialization)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if show_val:
+        fig.legend(handles=[plt.Line2D([], [], color="black", lw=2, label="test accuracy (mean over seeds)"),
+                            plt.Line2D([], [], color="black", **VAL_STYLE,
+                                       label="validation accuracy (mean over seeds)")],
+                   loc="outside lower center", ncols=2, fontsize=9)
+    measured = "Test and validation accuracy" if show_val else "Test accuracy"
+    fig.suptitle(f"{measured} during training; {selection_phrase(tables)}\nline: mean over seeds, band: min to max "
+                 "of test accuracy; diverged runs keep their last accuracy", fontsize=11)
     return fig
 
 

@@ -8,7 +8,9 @@ are public so that tests can check them on hand-made tables.
 Groups, cells and best cells are those of :mod:`experiments.analysis.plots`: a group is
 an activation (or a named variant), a cell one setting of every varying axis
 but the seed, and a group's best cell the one with the highest mean final
-test accuracy.
+validation accuracy (test accuracy when the runs have no validation split;
+:func:`experiments.analysis.tables.selection`). Whatever selects, the
+accuracy reported for the chosen cell is its test accuracy.
 """
 from __future__ import annotations
 
@@ -35,7 +37,12 @@ from experiments.analysis.plots import (
     group_values,
     layer_label,
     n_layers,
+    optimizer_splits,
+    SPLIT_AXES,
     outcome_shares,
+    rank_column,
+    selection_phrase,
+    selects,
     summary_with_group,
 )
 from experiments.analysis import outcomes
@@ -74,10 +81,16 @@ def format_ci(mean: float, ci: float, digits: int = 3) -> str:
 
 
 def seed_values(runs: pd.DataFrame, digits: int = 2) -> str:
-    """Final test accuracy of every seed, in seed order: ``"0.97, 0.10, 0.11"`` (failed: ``failed``)."""
+    """Final test accuracy of every seed, in seed order: ``"0.97, 0.10, 0.11"`` (failed: ``failed``);
+    a run that early stopping ended says at which epoch: ``"0.95 (stopped at 7)"``."""
     runs = runs.sort_values("seed", kind="stable") if "seed" in runs else runs
-    return ", ".join("failed" if st == "failed" else f"{a:.{digits}f}"
-                     for st, a in zip(runs["status"], runs["test_acc"].astype(float)))
+    stopped = runs["stopped_epoch"] if "stopped_epoch" in runs else pd.Series(np.nan, index=runs.index)
+    return ", ".join("failed" if st == "failed" else f"{a:.{digits}f}" + _stopped_note(e)
+                     for st, a, e in zip(runs["status"], runs["test_acc"].astype(float), stopped))
+
+
+def _stopped_note(epoch: Any) -> str:
+    return "" if epoch is None or pd.isna(epoch) else f" (stopped at {int(epoch)})"
 
 
 def outcome_split(runs: pd.DataFrame) -> str | None:
@@ -154,8 +167,10 @@ def _final_acc(runs: pd.DataFrame) -> pd.Series:
 def group_stats(tables: Tables) -> pd.DataFrame:
     """One row per group: accuracy at its best cell and over all cells, dead units, counts.
 
-    Columns: group, best_cell (label of the other axes), best_acc, best_ci,
-    best_n (finished runs of the best cell), all_acc, all_ci, all_n, runs,
+    Columns: group, best_cell (label of the other axes), best_sel (the
+    accuracy that chose the best cell: its :func:`~experiments.analysis.plots.rank_column`),
+    best_acc, best_ci (its final test accuracy), best_n (finished runs of the
+    best cell), all_acc, all_ci, all_n, runs,
     diverged, failed, and per layer ``dead_init_L<l>`` / ``dead_end_L<l>``:
     mean dead fraction at epoch 0 / at the end over the group's runs that
     finished without diverging.
@@ -163,6 +178,7 @@ def group_stats(tables: Tables) -> pd.DataFrame:
     gcol = group_column(tables)
     n = n_layers(tables)
     best = best_cells(tables)
+    ranks = rank_column(tables)
     start = tables.layers[tables.layers["epoch"] == 0]
     rows = []
     for g in group_values(tables):
@@ -170,10 +186,10 @@ def group_stats(tables: Tables) -> pd.DataFrame:
         row: dict[str, Any] = {"group": g}
         if g in best:
             acc = _final_acc(cell_runs(tables, best[g]))
-            row.update(best_cell=cell_label(tables, best[g], skip=[gcol]), best_acc=acc.mean(), best_ci=ci95(acc),
-                       best_n=int(acc.count()))
+            row.update(best_cell=cell_label(tables, best[g], skip=[gcol]), best_sel=float(best[g][ranks]),
+                       best_acc=acc.mean(), best_ci=ci95(acc), best_n=int(acc.count()))
         else:
-            row.update(best_cell="", best_acc=np.nan, best_ci=np.nan, best_n=0)
+            row.update(best_cell="", best_sel=np.nan, best_acc=np.nan, best_ci=np.nan, best_n=0)
         acc = _final_acc(runs)
         row.update(all_acc=acc.mean(), all_ci=ci95(acc), all_n=int(acc.count()), runs=len(runs),
                    diverged=int((runs["status"] == "diverged").sum()), failed=int((runs["status"] == "failed").sum()),
@@ -189,29 +205,33 @@ def group_stats(tables: Tables) -> pd.DataFrame:
 
 
 def best_group(tables: Tables, stats: pd.DataFrame | None = None) -> dict[str, Any] | None:
-    """The group with the highest accuracy at its best cell, and its lead over the next.
+    """The group ranked first at its best cell, and its lead over the next.
 
-    None unless at least two groups have a finished run. Keys: group, cell,
-    acc, ci, runner_up, runner_cell, runner_acc, runner_ci, margin, overlap
-    (whether the two 95% CIs overlap; None when either CI is missing), tied
-    (the groups equal to the first to three decimals, the first included).
+    Groups rank on the accuracy that selects (``best_sel``: validation, else
+    test); acc, ci, margin and overlap are of final test accuracy. None
+    unless at least two groups have a finished run. Keys: group, cell, sel,
+    acc, ci, runner_up, runner_cell, runner_sel, runner_acc, runner_ci,
+    margin (test accuracy of the first minus the second's), overlap (whether
+    the two test 95% CIs overlap; None when either CI is missing), tied (the
+    groups equal to the first on ``best_sel`` to three decimals, the first included).
     ``stats`` is :func:`group_stats` of ``tables``, when already computed.
     """
     stats = group_stats(tables) if stats is None else stats
     if stats.empty:
         return None
-    stats = stats[np.isfinite(stats["best_acc"].astype(float))]
+    stats = stats[np.isfinite(stats["best_sel"].astype(float)) & np.isfinite(stats["best_acc"].astype(float))]
     if len(stats) < 2:
         return None
-    stats = stats.sort_values("best_acc", ascending=False, kind="stable")
+    stats = stats.sort_values("best_sel", ascending=False, kind="stable")
     first, second = stats.iloc[:2].to_dict("records")
-    tied = [g for g, acc in zip(stats["group"], stats["best_acc"]) if round(acc, 3) == round(first["best_acc"], 3)]
+    tied = [g for g, sel in zip(stats["group"], stats["best_sel"]) if round(sel, 3) == round(first["best_sel"], 3)]
     overlap = None
     if math.isfinite(first["best_ci"]) and math.isfinite(second["best_ci"]):
         overlap = first["best_acc"] - first["best_ci"] <= second["best_acc"] + second["best_ci"]
     return {
-        "group": first["group"], "cell": first["best_cell"], "acc": first["best_acc"], "ci": first["best_ci"],
-        "runner_up": second["group"], "runner_cell": second["best_cell"], "runner_acc": second["best_acc"],
+        "group": first["group"], "cell": first["best_cell"], "sel": first["best_sel"], "acc": first["best_acc"],
+        "ci": first["best_ci"], "runner_up": second["group"], "runner_cell": second["best_cell"],
+        "runner_sel": second["best_sel"], "runner_acc": second["best_acc"],
         "runner_ci": second["best_ci"], "margin": first["best_acc"] - second["best_acc"], "overlap": overlap,
         "tied": tied,
     }
@@ -307,8 +327,10 @@ def gradient_ratio_at_init(tables: Tables) -> pd.Series:
 def best_init_by_group(tables: Tables) -> pd.DataFrame:
     """Per group, the initializer with the best cell, and the next best one.
 
-    Empty unless ``init`` is a varying axis. Columns: group, init, acc,
-    runner_up, runner_acc (each initializer's accuracy at its best cell).
+    Empty unless ``init`` is a varying axis. Initializers rank on the
+    accuracy that selects (:func:`~experiments.analysis.plots.rank_column`).
+    Columns: group, init, acc, runner_up, runner_acc (each initializer's mean
+    final test accuracy at its best cell).
     """
     columns = ["group", "init", "acc", "runner_up", "runner_acc"]
     # Only where a group has runs with more than one initializer (a variant fixes its own).
@@ -316,10 +338,12 @@ def best_init_by_group(tables: Tables) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     summary = summary_with_group(tables)
     gcol = group_column(tables)
-    summary = summary[np.isfinite(summary["acc_mean"].astype(float))]
+    ranks = rank_column(tables)
+    summary = summary[np.isfinite(summary[ranks].astype(float)) & np.isfinite(summary["acc_mean"].astype(float))]
     rows = []
     for g in group_values(tables):
-        per_init = summary[summary[gcol] == g].groupby("init")["acc_mean"].max().sort_values(ascending=False)
+        mine = summary[summary[gcol] == g].sort_values(ranks, ascending=False, kind="stable")
+        per_init = mine.drop_duplicates("init", keep="first").set_index("init")["acc_mean"]  # each init's best cell
         if per_init.empty:
             continue
         rows.append({"group": g, "init": per_init.index[0], "acc": per_init.iloc[0],
@@ -338,6 +362,8 @@ def _winner_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
     if best is None:
         return None
     at = lambda cell: f" ({cell})" if cell else ""  # noqa: E731
+    if selects(tables).split == "validation":
+        return _winner_on_val(best, at)
     if len(best["tied"]) > 1:
         return (f"{_join([str(g) for g in best['tied']])} tie for the highest mean final test accuracy at their "
                 f"best settings ({best['acc']:.3f} to three decimals).")
@@ -346,22 +372,44 @@ def _winner_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
         f"{format_ci(best['acc'], best['ci'])}, {best['margin']:.3f} above the next best, "
         f"{best['runner_up']}{at(best['runner_cell'])} with {format_ci(best['runner_acc'], best['runner_ci'])}"
     )
-    if best["overlap"] is True:
-        text += "; their 95% confidence intervals overlap, so the seeds do not separate them."
-    elif best["overlap"] is False:
-        text += "; their 95% confidence intervals do not overlap."
-    else:
-        text += " (too few seeds for confidence intervals)."
-    return text
+    return text + _overlap_clause(best)
+
+
+def _winner_on_val(best: dict[str, Any], at: Any) -> str:
+    """The winner sentence when validation accuracy ranks: it names the validation
+    accuracy that chose, then the test accuracy of what it chose."""
+    if len(best["tied"]) > 1:
+        return (f"{_join([str(g) for g in best['tied']])} tie for the highest mean final validation accuracy at "
+                f"their best settings ({best['sel']:.3f} to three decimals).")
+    margin = best["margin"]
+    lead = f"{margin:.3f} above" if margin >= 0 else f"{-margin:.3f} below"
+    text = (
+        f"{best['group']} has the highest mean final validation accuracy at its best setting{at(best['cell'])} "
+        f"({best['sel']:.3f}); its test accuracy there is {format_ci(best['acc'], best['ci'])}, {lead} that of "
+        f"the next, {best['runner_up']}{at(best['runner_cell'])} (validation {best['runner_sel']:.3f}, test "
+        f"{format_ci(best['runner_acc'], best['runner_ci'])})"
+    )
+    return text + _overlap_clause(best)
+
+
+def _overlap_clause(best: dict[str, Any]) -> str:
+    """How the two test accuracies' 95% intervals relate, ending the sentence."""
+    return {True: "; their 95% confidence intervals overlap, so the seeds do not separate them.",
+            False: "; their 95% confidence intervals do not overlap."}.get(
+        best["overlap"], " (too few seeds for confidence intervals).")
 
 
 def _ranking_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
     if stats.empty:
         return None
-    stats = stats[np.isfinite(stats["best_acc"].astype(float))].sort_values("best_acc", ascending=False,
+    stats = stats[np.isfinite(stats["best_sel"].astype(float))].sort_values("best_sel", ascending=False,
                                                                             kind="stable")
     if len(stats) < 3:
         return None
+    if selects(tables).split == "validation":
+        parts = [f"{r.group} {r.best_sel:.3f} ({r.best_acc:.3f})" for r in stats.itertuples()]
+        return (f"Ranking of {group_noun(tables)}s by validation accuracy at their best setting (test accuracy "
+                f"there in brackets): {', '.join(parts)}.")
     parts = [f"{r.group} {r.best_acc:.3f}" for r in stats.itertuples()]
     return f"Ranking of {group_noun(tables)}s by accuracy at their best setting: {', '.join(parts)}."
 
@@ -428,7 +476,8 @@ def _outcome_sentences(tables: Tables) -> list[str]:
             if not any(bad.values()):
                 continue
             mix = ", ".join(f"{k} {n}" for n, k in bad.items() if k)
-            at = f"at lr={format_value(r['lr'])}: " if not pd.isna(r["lr"]) else ""
+            where = [f"{a}={format_value(r[a])}" for a in SPLIT_AXES if not pd.isna(r[a])]
+            at = f"at {', '.join(where)}: " if where else ""
             parts.append(f"{at}{mix} of {r['runs']} runs")
         if parts:
             out.append(f"{g} did not learn in every run: {'; '.join(parts)}.")
@@ -519,13 +568,18 @@ def findings(tables: Tables, stats: pd.DataFrame | None = None) -> list[str]:
 
 def _cells_table(tables: Tables, cells: pd.DataFrame) -> str:
     keys = cell_keys(tables)
-    header = [*keys, "final test acc (mean ± 95% CI)", "per seed", "best-epoch acc (mean)", "outcomes"]
+    on_val = selects(tables).split == "validation"
+    # The test accuracy at each run's best epoch, that epoch chosen by the
+    # selecting accuracy (summaries built before it was kept: the best test accuracy).
+    at_best = "test_at_best_mean" if "test_at_best_mean" in cells else "best_acc_mean"
+    header = [*keys, *(["final val acc (mean)"] if on_val else []), "final test acc (mean ± 95% CI)", "per seed",
+              f"test acc at best {'val ' if on_val else ''}epoch (mean)", "outcomes"]
     rows = []
     for _, r in cells.iterrows():
         counts = {n: int(r.get(outcomes.count_column(n), 0)) for n in outcomes.NAMES}
-        rows.append([*(format_value(r[k]) for k in keys), format_ci(r["acc_mean"], r["acc_ci95"]),
-                     seed_values(cell_runs(tables, r)), format_ci(r["best_acc_mean"], np.nan),
-                     outcomes.mix_text(counts, int(r["n_seeds"]))])
+        rows.append([*(format_value(r[k]) for k in keys), *([format_ci(r["val_acc_mean"], np.nan)] if on_val else []),
+                     format_ci(r["acc_mean"], r["acc_ci95"]), seed_values(cell_runs(tables, r)),
+                     format_ci(r[at_best], np.nan), outcomes.mix_text(counts, int(r["n_seeds"]))])
     return _md_table(header, rows)
 
 
@@ -533,9 +587,9 @@ def _cells_section(tables: Tables) -> list[str]:
     summary = tables.summary
     if summary.empty or "acc_mean" not in summary:
         return ["No cells."]
-    ranked = summary[np.isfinite(summary["acc_mean"].astype(float))].sort_values(
-        "acc_mean", ascending=False, kind="stable")
-    lines = []
+    ranks = rank_column(tables)
+    ranked = summary[np.isfinite(summary[ranks].astype(float))].sort_values(ranks, ascending=False, kind="stable")
+    lines = [f"Cells ranked by mean final {selects(tables).split} accuracy ({selection_phrase(tables)}).", ""]
     if len(ranked) <= 2 * N_RANKED:
         lines += ["All cells, best first:", "", _cells_table(tables, ranked)]
     else:
@@ -543,7 +597,7 @@ def _cells_section(tables: Tables) -> list[str]:
                   f"Worst {N_RANKED} cells:", "", _cells_table(tables, ranked.tail(N_RANKED).iloc[::-1])]
     empty = len(summary) - len(ranked)
     if empty:
-        lines += ["", f"{empty} cell(s) have no finished run (every run failed)."]
+        lines += ["", f"{empty} cell(s) have no {selects(tables).split} accuracy (every run failed)."]
     return lines
 
 
@@ -553,12 +607,13 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
     noun = group_noun(tables)
     n = n_layers(tables)
     layers = " / ".join(f"L{l}" for l in range(1, n + 1))
-    header = [noun, "best cell", "acc at best cell", "acc over all cells", f"dead at init ({layers})",
-              f"dead at end ({layers})", "outcomes (all cells)"]
+    on_val = selects(tables).split == "validation"
+    header = [noun, "best cell", *(["val acc at best cell"] if on_val else []), "test acc at best cell",
+              "test acc over all cells", f"dead at init ({layers})", f"dead at end ({layers})", "outcomes (all cells)"]
     rows = []
-    for r in stats.sort_values("best_acc", ascending=False, na_position="last", kind="stable").to_dict("records"):
+    for r in stats.sort_values("best_sel", ascending=False, na_position="last", kind="stable").to_dict("records"):
         rows.append([
-            r["group"], r["best_cell"] or "(only cell)",
+            r["group"], r["best_cell"] or "(only cell)", *([format_ci(r["best_sel"], np.nan)] if on_val else []),
             f"{format_ci(r['best_acc'], r['best_ci'])} (n={r['best_n']})",
             f"{format_ci(r['all_acc'], r['all_ci'])} (n={r['all_n']})",
             " / ".join(format_pct(r[f"dead_init_L{l}"]) for l in range(1, n + 1)),
@@ -566,6 +621,7 @@ def _groups_section(tables: Tables, stats: pd.DataFrame) -> list[str]:
             r["outcomes"],
         ])
     return [
+        f"Best cells are {selection_phrase(tables)}. "
         f"Final test accuracy is the mean ± 95% CI over finished runs (diverged runs count with the accuracy "
         f"they had when they diverged). Dead fractions (L{n} = output layer) are means over the runs that "
         "finished without diverging, every cell.",
@@ -580,11 +636,53 @@ def _outcomes_section(tables: Tables) -> list[str]:
              "`n_<outcome>` in `summary.csv`):", "", outcomes.markdown_table(), ""]
     if table.empty:
         return lines + ["No runs."]
-    split = table["lr"].notna().any()
-    header = [group_noun(tables), *(["lr"] if split else []), "runs", *outcomes.NAMES]
-    rows = [[r["group"], *([format_value(r["lr"])] if split else []), r["runs"],
+    split = [a for a in SPLIT_AXES if table[a].notna().any()]
+    header = [group_noun(tables), *split, "runs", *outcomes.NAMES]
+    rows = [[r["group"], *(format_value(r[a]) for a in split), r["runs"],
              *(r[c] or "" for c in outcomes.COUNT_COLUMNS)] for r in table.to_dict("records")]
-    return lines + ["Runs per outcome (empty: none):", "", _md_table(header, rows)]
+    lines += ["Runs per outcome (empty: none):", "", _md_table(header, rows)]
+    stopped = _stopped_sentence(tables)
+    return lines + (["", stopped] if stopped else [])
+
+
+def _stopped_sentence(tables: Tables) -> str | None:
+    """How many runs early stopping ended, and when: their outcome is judged on
+    the best epoch's numbers they keep."""
+    runs = tables.runs
+    if "stopped_epoch" not in runs or not runs["stopped_epoch"].notna().any():
+        return None
+    stopped = runs[runs["stopped_epoch"].notna()]
+    epochs = stopped["stopped_epoch"].astype(int)
+    when = f"epoch {epochs.min()}" if epochs.min() == epochs.max() else f"epochs {epochs.min()} to {epochs.max()}"
+    mix = outcomes.mix_text(outcome_counts(stopped))
+    return (f"{len(stopped)} of {len(runs)} runs stopped early (`early_stopping`: no better validation accuracy "
+            f"for that many epochs), at {when}; each keeps its best epoch's numbers and its outcome is judged on "
+            f"them: {mix} (`stopped_epoch` in `runs.csv`; per seed \"stopped at\" in the cell tables).")
+
+
+def _optimizer_section(tables: Tables) -> list[str]:
+    """Per group and optimizer: the best cell (chosen by :func:`rank_column`),
+    its test accuracy and the outcomes of all the pair's runs. Empty unless
+    the optimizer varies in a grid."""
+    splits = optimizer_splits(tables)
+    if splits[0][0] is None:
+        return []
+    on_val = selects(tables).split == "validation"
+    header = [group_noun(tables), "optimizer", "best cell", *(["val acc at best cell"] if on_val else []),
+              "test acc at best cell", "outcomes (all cells)"]
+    rows = []
+    for g in group_values(tables):
+        for opt, sub in splits:
+            stats = group_stats(sub)
+            r = stats[stats["group"] == g]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            sel = [format_ci(r["best_sel"], np.nan)] if on_val else []
+            rows.append([g, opt, r["best_cell"] or "(only cell)", *sel,
+                         f"{format_ci(r['best_acc'], r['best_ci'])} (n={r['best_n']})", r["outcomes"]])
+    return [f"Each {group_noun(tables)} with each optimizer at its best cell ({selection_phrase(tables)}):", "",
+            _md_table(header, rows)]
 
 
 def _config_section(out_dir: Path) -> list[str]:
@@ -620,7 +718,8 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     axes = ", ".join(tables.axes) or "none"
     seeds = runs["seed"].nunique() if "seed" in runs else 0
     lines += [f"{total} runs: {counts['ok']} ok, {counts['diverged']} diverged, {counts['failed']} failed. "
-              f"Axes that vary (seed aside): {axes}; {seeds} seed(s).", ""]
+              f"Axes that vary (seed aside): {axes}; {seeds} seed(s). Best cells, best epochs and rankings are "
+              f"{selection_phrase(tables)}.", ""]
     # Findings first: they are what a reader opens the report for.
     stats = group_stats(tables)  # for the findings and the per-group table
     lines += ["## Findings", "", *[f"- {s}" for s in findings(tables, stats)], ""]
@@ -642,6 +741,9 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     lines += ["## Outcomes", "", *_outcomes_section(tables), ""]
     lines += ["## Cells", "", *_cells_section(tables), ""]
     lines += [f"## Per {group_noun(tables)}", "", *_groups_section(tables, stats), ""]
+    per_optimizer = _optimizer_section(tables)
+    if per_optimizer:
+        lines += [f"## Per {group_noun(tables)} and optimizer", "", *per_optimizer, ""]
 
     plot_dir = out_dir / "plots"
     present = [(name, caption) for name, caption in PLOT_FILES.items() if (plot_dir / name).is_file()]

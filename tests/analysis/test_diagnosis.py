@@ -13,13 +13,14 @@ def _sweep(variants):
 
 
 def _stats(rows):
-    base = {"n_changes": 1, "runs": 5, "diverged": 0, "failed": 0, "acc_ci95": 0.01, "best_acc_mean": np.nan,
+    base = {"n_changes": 1, "runs": 5, "diverged": 0, "failed": 0, "acc_ci95": 0.01, "test_at_best_mean": np.nan,
             "ratio_init": 1.0, "changes": "x", "split": "", "outcomes": "5/5 learned", "per_seed": ""}
     for l in (1, 2, 3):
         base.update({f"dead_frac_L{l}": 0.0, f"dead_init_L{l}": 0.0, f"grad_init_L{l}": 1.0,
                      f"grad_end_L{l}": 1.0, f"true_grad_end_L{l}": 1.0, f"true_grad_init_L{l}": 1.0,
                      f"cosine_end_L{l}": 1.0, f"nonpos_z_end_L{l}": 0.5, f"dead90_L{l}": "never, never"})
-    return pd.DataFrame([{**base, **r} for r in rows])
+    # Selection on test accuracy unless a row says otherwise.
+    return pd.DataFrame([{**base, "sel_mean": r["acc_mean"], **r} for r in rows])
 
 
 def test_classify_rescue_help_and_no_help():
@@ -32,6 +33,23 @@ def test_classify_rescue_help_and_no_help():
     ])
     verdict = dg.classify(stats, "base")
     assert verdict.to_dict() == {"good": "rescues", "half": "helps", "noisy": "does not help", "same": "does not help"}
+
+
+def test_best_variant_is_chosen_on_validation_accuracy():
+    # "peeky" has the best test accuracy but not the best validation accuracy:
+    # the rescue bar is 90% of the validation-chosen best's test accuracy.
+    stats = _stats([
+        {"variant": "base", "acc_mean": 0.10, "n_changes": 0, "sel_mean": 0.10},
+        {"variant": "chosen", "acc_mean": 0.80, "sel_mean": 0.95},
+        {"variant": "peeky", "acc_mean": 0.99, "sel_mean": 0.90},
+        {"variant": "middle", "acc_mean": 0.75, "sel_mean": 0.70},
+    ])
+    assert dg.best_variant(stats)["variant"] == "chosen"
+    # 0.75 >= 0.9 * 0.80 rescues; against the test-chosen best (0.99) it would only help.
+    assert dg.classify(stats, "base")["middle"] == "rescues"
+    text = " ".join(dg.findings(stats, _sweep([{"name": "base"}, {"name": "chosen"}, {"name": "peeky"},
+                                                {"name": "middle"}]), 3, on_val=True))
+    assert "best variant's (chosen, the highest mean validation accuracy: 80.0% test)" in text
 
 
 @pytest.mark.parametrize("relu_ratio, supported", [(0.01, True), (1.5, False)])
@@ -57,11 +75,11 @@ def test_collapse_and_dead_output_sentences():
     sweep = _sweep([{"name": "as_written"}, {"name": "slow", "lr": 0.01}])
     stats = _stats([
         {"variant": "as_written", "acc_mean": 0.1, "n_changes": 0, "dead_frac_L3": 1.0, "dead_init_L3": 0.04},
-        {"variant": "slow", "acc_mean": 0.4, "best_acc_mean": 0.95, "acc_ci95": 0.5},
+        {"variant": "slow", "acc_mean": 0.4, "test_at_best_mean": 0.95, "acc_ci95": 0.5},
     ])
     text = " ".join(dg.findings(stats, sweep, 3))
     assert "100.0% of output units (at initialization: 4.0%)" in text
-    assert "slow reached 95.0% at its best epoch" in text
+    assert "slow reached 95.0% test accuracy at its best epoch" in text
 
 
 def test_split_seeds_get_values_not_a_verdict():

@@ -39,7 +39,7 @@ class Dashboard {
     this.runsTable = new DataTable(document.getElementById("runs-table"), this.D.runs.columns, this.D.runs.data,
       {onRowClick: (i) => this.selectRun(i), sortCol: this.D.runs.columns.indexOf("test_acc"), sortDesc: true});
     this.summaryTable = new DataTable(document.getElementById("summary-table"), this.D.summary.columns, this.D.summary.data,
-      {sortCol: this.D.summary.columns.indexOf("acc_mean"), sortDesc: true});
+      {sortCol: this.D.summary.columns.indexOf(this.D.rank_column || "acc_mean"), sortDesc: true});
     this.drawReport();
     this.refresh();
     document.body.dataset.ready = "1";  // the browser test waits for this
