@@ -162,7 +162,8 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
                 for w in params.W + (params.b or []):
                     w[k] = 0
                 optimizer.reset(k)
-            elif runs[k].early_stopping and epoch - best_epoch[k] >= runs[k].early_stopping:
+            elif (runs[k].early_stopping and epoch < first.epochs
+                  and epoch - best_epoch[k] >= runs[k].early_stopping):  # the last epoch ends it anyway
                 # A learning rate of 0 freezes it (whatever the optimizer's
                 # state) while the rest of the stack trains on.
                 stopped_epoch[k] = epoch

@@ -55,6 +55,12 @@ def test_early_stopping_stops_one_network_and_keeps_its_best_numbers():
     assert row["stopped_epoch"] == 1 and row["test_acc"] == stopped["epochs"][0]["test_acc"]
 
 
+def test_patience_running_out_at_the_last_epoch_is_not_an_early_stop():
+    # Patience 1 runs out at epoch 1, which is also the last: the run did every epoch.
+    (result,) = train_group([run(lr=1e-9, early_stopping=1, epochs=1)])
+    assert result["epochs_done"] == 1 and result["stopped_epoch"] is None
+
+
 def test_optimizer_hyper_parameters_share_a_stack_and_equal_separate_runs():
     runs = [run(optimizer="adam", lr=0.01, beta1=b1, beta2=b2) for b1, b2 in ((0.9, 0.999), (0.5, 0.99))]
     runs.append(run(optimizer="adam", lr=0.003, eps=1e-4))
