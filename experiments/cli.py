@@ -171,7 +171,7 @@ def _report(args: argparse.Namespace) -> int:
     if (out / "config.yaml").exists():
         sweep = cfg.load(out / "config.yaml")
     with FolderLock(out):  # not while a sweep writes there
-        paths = build_outputs(out, sweep, jobs=args.jobs)
+        paths = build_outputs(out, sweep, args.jobs)
     print(f"wrote {len(paths)} files in {out}")
     return 0
 

@@ -40,6 +40,7 @@ matplotlib.use("Agg")  # files only: never open a window, work without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from joblib import Parallel, delayed, parallel_config  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
@@ -926,22 +927,49 @@ def start_plots(tables: Tables, plot_dir: str | Path, jobs: int = 1) -> Callable
     With ``jobs`` > 1 each figure is one task on joblib's loky workers (at most
     one per figure, BLAS held to one thread each), and the caller can do other
     work (write the tables) until it calls the returned function. With 1, the
-    figures are drawn here, before this returns. A failing plot's warning is
-    raised in this process either way.
+    figures are drawn in this process when it is called. A failing plot's
+    warning is raised in this process either way.
     """
     plot_dir = Path(plot_dir)
     names = sorted(PLOTTERS, key=lambda n: DRAW_ORDER.index(n) if n in DRAW_ORDER else len(DRAW_ORDER))
     jobs = max(1, min(jobs, len(names)))
     if jobs == 1:
-        drawn = dict(zip(names, [_draw_task(tables, name, plot_dir) for name in names]))
-        return lambda: _collect(drawn)
-    from joblib import Parallel, delayed, parallel_config  # only where figures are drawn in parallel
-
-    with parallel_config(backend="loky", inner_max_num_threads=1):
-        # A generator: the tasks start now and run while the caller works.
-        pending = Parallel(n_jobs=jobs, return_as="generator", batch_size=1, pre_dispatch="all", max_nbytes=None)(
-            delayed(_draw_task)(tables, name, plot_dir) for name in names)
+        return lambda: _collect({name: _draw_task(tables, name, plot_dir) for name in names})
+    with _drawing_config():
+        pending = _parallel(jobs)(delayed(_draw_task)(tables, name, plot_dir) for name in names)
     return lambda: _collect(dict(zip(names, pending)))
+
+
+def _parallel(jobs: int) -> Any:
+    """A joblib ``Parallel`` that returns a generator: every task is dispatched at
+    once and runs while the caller works; the tables are pickled, not memory-mapped."""
+    return Parallel(n_jobs=jobs, return_as="generator", batch_size=1, pre_dispatch="all", max_nbytes=None)
+
+
+def start_workers(jobs: int) -> Callable[[], None]:
+    """Start the ``jobs`` drawing workers of :func:`start_plots` and import this
+    module (matplotlib) in each, while the caller loads the tables; the returned
+    function waits until they are ready. Nothing to do for ``jobs`` 1."""
+    if jobs <= 1:
+        return lambda: None
+    with _drawing_config():
+        pending = _parallel(jobs)(delayed(_worker_ready)() for _ in range(min(jobs, len(PLOTTERS))))
+
+    def wait() -> None:
+        for _ in pending:
+            pass
+
+    return wait
+
+
+def _worker_ready() -> int:
+    """A task whose only work is to be unpickled: that imports this module in the worker."""
+    return os.getpid()
+
+
+def _drawing_config() -> Any:
+    """joblib's settings for drawing workers: loky processes, BLAS one thread each."""
+    return parallel_config(backend="loky", inner_max_num_threads=1)
 
 
 def _collect(drawn: Mapping[str, tuple[Path | None, str | None]]) -> list[Path]:
