@@ -8,7 +8,7 @@ from pathlib import Path
 from experiments.analysis.dashboard import write_dashboard
 from experiments.analysis.diagnosis import write_diagnosis
 from experiments.analysis.page import packed_plotly
-from experiments.analysis.plots import start_plots, start_workers
+from experiments.analysis.plots import start_plots
 from experiments.analysis.report import write_report
 from experiments.analysis.tables import Tables, build_tables
 from experiments.config import SweepConfig
@@ -24,12 +24,7 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: i
     """
     out_dir = Path(out_dir)
     jobs = jobs or os.cpu_count() or 1
-    # The drawing workers start (and import matplotlib) while the runs load.
-    workers_ready = start_workers(jobs if (out_dir / "runs").is_dir() else 1)
-    try:
-        tables = load_tables(out_dir, sweep)
-    finally:
-        workers_ready()
+    tables = load_tables(out_dir, sweep)
     plots_drawn = start_plots(tables, out_dir / "plots", jobs)
     paths = tables.write(out_dir)
     packed_plotly()  # for report.html; cached, and packed while the figures are drawn
