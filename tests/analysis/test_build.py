@@ -86,3 +86,12 @@ def test_a_failing_plot_warns_and_the_others_are_drawn(stored, tmp_path, monkeyp
     assert "outcomes.png" not in {p.name for p in paths}
     assert not (tmp_path / "outcomes.png").exists(), "the stale file is removed"
     assert [p.name for p in paths] == [p.name for p in tmp_path.glob("*.png")] == ["dead_init_vs_trained.png"]
+
+
+def test_report_with_no_workers_is_one_error(tmp_path, capsys):
+    from experiments import cli
+
+    (tmp_path / "runs").mkdir()
+    assert cli.main(["report", str(tmp_path), "--jobs", "0"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == ["error: --jobs: 0 is not valid; it must be a positive number of workers"]
