@@ -78,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("report", help="rebuild tables, plots and report from the stored runs of DIR")
     r.add_argument("dir")
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="worker processes drawing the figures (default: all cores)")
     pl = sub.add_parser("plot", help="draw every run matching --where filters, one line each, into "
                                      "DIR/plots/selected-<filter>/")
     pl.add_argument("dir")
@@ -160,6 +162,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise cfg.ConfigError(f"--jobs: {args.jobs} is not valid; it must be a positive number of workers")
     out = Path(args.dir)
     if not (out / "runs").is_dir():
         raise StoreError(f"{out} holds no stored runs (no {out / 'runs'} folder)")
@@ -167,7 +171,7 @@ def _report(args: argparse.Namespace) -> int:
     if (out / "config.yaml").exists():
         sweep = cfg.load(out / "config.yaml")
     with FolderLock(out):  # not while a sweep writes there
-        paths = build_outputs(out, sweep)
+        paths = build_outputs(out, sweep, args.jobs)
     print(f"wrote {len(paths)} files in {out}")
     return 0
 

@@ -314,6 +314,7 @@ def run_sweep(
     todo = plan(sweep, out_dir, force, retry_failed).todo
     for warning in check_data(todo):
         print(f"warning: {warning}", file=sys.stderr)
+    draw_jobs = jobs  # the figures of the outputs are drawn by as many workers as asked
     jobs = max(1, min(jobs, len(make_groups(todo, max_stack))))  # a worker per task at most
     with contextlib.ExitStack() as stack:
         map_unordered = stack.enter_context(_backend(backend, jobs, scheduler))
@@ -361,5 +362,5 @@ def run_sweep(
         if report:
             from experiments.analysis.build import build_outputs  # the analysis side, imported only when used
 
-            build_outputs(out_dir, sweep)
+            build_outputs(out_dir, sweep, jobs=draw_jobs)
     return outcome

@@ -1,25 +1,34 @@
 """Stored runs of a results folder -> every table, plot and report in it."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from experiments.analysis.dashboard import write_dashboard
 from experiments.analysis.diagnosis import write_diagnosis
-from experiments.analysis.plots import make_plots
+from experiments.analysis.page import packed_plotly
+from experiments.analysis.plots import start_plots
 from experiments.analysis.report import write_report
 from experiments.analysis.tables import Tables, build_tables
 from experiments.config import SweepConfig
 from experiments.store import RunStore, StoreError
 
 
-def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None) -> list[Path]:
+def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: int | None = None) -> list[Path]:
     """Tables, plots, reports and report.html from the runs of ``sweep`` stored in ``out_dir``
-    (all stored runs when ``sweep`` is None)."""
+    (all stored runs when ``sweep`` is None).
+
+    The figures are drawn by ``jobs`` worker processes (default: one per core)
+    while this one writes the tables; the files do not depend on ``jobs``.
+    """
     out_dir = Path(out_dir)
+    jobs = jobs or os.cpu_count() or 1
     tables = load_tables(out_dir, sweep)
+    plots_drawn = start_plots(tables, out_dir / "plots", jobs)
     paths = tables.write(out_dir)
-    paths += make_plots(tables, out_dir / "plots")
+    packed_plotly()  # for report.html; cached, and packed while the figures are drawn
+    paths += plots_drawn()  # the reports link the plots that exist: wait for them
     paths.append(write_report(tables, out_dir))
     if sweep is not None and sweep.variants:
         diagnosis = write_diagnosis(tables, sweep, out_dir)

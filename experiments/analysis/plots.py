@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import os
+import sys
 import tempfile
 import textwrap
 import traceback
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -49,6 +52,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 import nn  # noqa: E402
 from experiments.analysis import outcomes  # noqa: E402
@@ -1009,32 +1013,84 @@ def _save(fig: Figure, path: Path) -> None:
         plt.close(fig)
 
 
-def make_plots(tables: Tables, plot_dir: str | Path) -> list[Path]:
+# The order figures are handed to drawing workers: the slowest first (as
+# measured on the default sweep), so that no worker is left with a long one
+# at the end while the others idle. Any plot not named here comes last.
+DRAW_ORDER = ("gradient_flow.png", "dead_units.png", "accuracy_heatmap.png", "learning_curves.png",
+              "outcomes.png", "accuracy_bars.png", "dead_init_vs_trained.png")
+
+
+def make_plots(tables: Tables, plot_dir: str | Path, jobs: int = 1) -> list[Path]:
     """Draw every plot that has data into ``plot_dir``; return the paths written.
 
     A plot that raises is reported as a RuntimeWarning and skipped, so one bad plot
-    never costs the others or the report.
+    never costs the others or the report. ``jobs`` > 1 draws the figures in that
+    many worker processes (see :func:`start_plots`); the files are the same.
+    """
+    return start_plots(tables, plot_dir, jobs)()
+
+
+def start_plots(tables: Tables, plot_dir: str | Path, jobs: int = 1) -> Callable[[], list[Path]]:
+    """Start drawing every plot into ``plot_dir``; return a function that waits for
+    them and returns the paths written, in :data:`PLOTTERS` order.
+
+    With ``jobs`` > 1 each figure is one task on a pool of that many worker
+    processes (at most one per figure), and the caller can do other work (write
+    the tables) until it calls the returned function. With 1, the figures are
+    drawn in this process when it is called. A failing plot's warning is raised
+    in this process either way.
+
+    On Linux the workers are forked from this process: a worker starts with
+    matplotlib imported and the tables in memory (elsewhere fork is unsafe or
+    missing, and the platform's default start method is used). Fresh
+    processes (joblib's loky, as the sweep uses) spent longer importing
+    matplotlib than drawing: the 48-run outputs went from 2.2 s to 4.9 s.
     """
     plot_dir = Path(plot_dir)
-    drawn = [_draw(tables, name, plot_dir) for name in PLOTTERS]
-    return [path for path in drawn if path is not None]
+    names = sorted(PLOTTERS, key=lambda n: DRAW_ORDER.index(n) if n in DRAW_ORDER else len(DRAW_ORDER))
+    jobs = max(1, min(jobs, len(names)))
+    if jobs == 1:
+        return lambda: _collect({name: _draw_task(tables, name, plot_dir) for name in names})
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    futures = {name: pool.submit(_draw_task, tables, name, plot_dir) for name in names}
+
+    def wait() -> list[Path]:
+        with pool:
+            return _collect({name: future.result() for name, future in futures.items()})
+
+    return wait
 
 
-def _draw(tables: Tables, name: str, plot_dir: Path) -> Path | None:
-    """Draw plot ``name`` into ``plot_dir``: its path, or None when it has no
-    data or fails (a warning says why; a stale file of its name is removed)."""
+def _collect(drawn: Mapping[str, tuple[Path | None, str | None]]) -> list[Path]:
+    """The paths of :func:`_draw_task` results in :data:`PLOTTERS` order; their warnings raised here."""
+    paths = []
+    for name in PLOTTERS:
+        path, problem = drawn[name]
+        if problem is not None:
+            warnings.warn(problem, RuntimeWarning, stacklevel=3)
+        if path is not None:
+            paths.append(path)
+    return paths
+
+
+def _draw_task(tables: Tables, name: str, plot_dir: Path) -> tuple[Path | None, str | None]:
+    """Draw plot ``name`` into ``plot_dir``: (its path, None); (None, None) when
+    it has no data; (None, why) when it fails. A stale file of its name is removed
+    when none is written. Plain data in and out, so it can run in a worker."""
     path = plot_dir / name
     before = set(plt.get_fignums())
+    problem = None
     try:
-        fig = PLOTTERS[name](tables)
+        with threadpool_limits(1):  # BLAS one thread: the workers share the cores
+            fig = PLOTTERS[name](tables)
     except Exception as exc:  # noqa: BLE001 - see make_plots
         for num in set(plt.get_fignums()) - before:
             plt.close(num)
-        warnings.warn(f"plot {name} failed and was skipped: {type(exc).__name__}: {exc}\n"
-                      f"{traceback.format_exc()}", RuntimeWarning, stacklevel=3)
+        problem = f"plot {name} failed and was skipped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         fig = None
     if fig is None:
         path.unlink(missing_ok=True)  # a stale file from an earlier build
-        return None
+        return None, problem
     _save(fig, path)
-    return path
+    return path, None
