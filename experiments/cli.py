@@ -18,13 +18,13 @@ from experiments import check
 from experiments import config as cfg
 from experiments.dask_backend import BackendError
 from experiments.data import DataError
-from experiments.analysis.build import build_outputs, load_tables
-from experiments.analysis.compare import compare, write_comparison
-from experiments.analysis.selection import SelectionError, plot_selected
 from experiments.runner import BACKENDS, plan, run_sweep
 from experiments.store import FolderLock, StoreError
 
-USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError, SelectionError)
+# The analysis side (pandas, matplotlib, plotly) is imported by the commands that
+# use it, so that `check` and `sweep --dry-run` start in a fraction of the time.
+# Its errors are ConfigError or StoreError (selection.SelectionError is a ConfigError).
+USER_ERRORS = (cfg.ConfigError, DataError, StoreError, BackendError)
 # A sweep of more runs than this asks for --yes: at about 0.05 s per run on
 # 2 cores, 10,000 runs are most of an hour, a typo in an axis easily 100 times that.
 LARGE_SWEEP = 10_000
@@ -171,6 +171,8 @@ def _report(args: argparse.Namespace) -> int:
     if (out / "config.yaml").exists():
         sweep = cfg.load(out / "config.yaml")
     with FolderLock(out):  # not while a sweep writes there
+        from experiments.analysis.build import build_outputs
+
         paths = build_outputs(out, sweep, args.jobs)
     print(f"wrote {len(paths)} files in {out}")
     return 0
@@ -179,6 +181,9 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     a, b = Path(args.dir_a), Path(args.dir_b)
     out = Path(args.out) if args.out else b / f"compare_{a.resolve().name}"
+    from experiments.analysis.build import load_tables
+    from experiments.analysis.compare import compare, write_comparison
+
     comparison = compare(load_tables(a), load_tables(b), str(a), str(b))
     paths = write_comparison(comparison, out)
     print(f"{len(comparison.cells)} shared cells; wrote {', '.join(str(p) for p in paths)}")
@@ -189,6 +194,9 @@ def _plot(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     if not (out / "runs").is_dir():
         raise StoreError(f"{out} holds no stored runs (no {out / 'runs'} folder)")
+    from experiments.analysis.build import load_tables
+    from experiments.analysis.selection import plot_selected
+
     paths = plot_selected(load_tables(out), args.where, out)
     print(f"wrote {len(paths)} plots in {paths[0].parent if paths else out}")
     return 0

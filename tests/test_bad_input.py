@@ -445,7 +445,9 @@ def test_ctrl_c_during_report_is_one_line(tmp_path, capsys, monkeypatch):
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "build_outputs", interrupted)
+    from experiments.analysis import build
+
+    monkeypatch.setattr(build, "build_outputs", interrupted)  # cli imports it when the command runs
     try:
         code = cli.main(["report", str(tmp_path)])
     except KeyboardInterrupt:

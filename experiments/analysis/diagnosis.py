@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis import outcomes
-from experiments.analysis.report import format_pct, outcome_split, seed_values
+from experiments.analysis.report import outcome_split, seed_values
 from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
 from experiments.analysis.tables import SELECT_ON_VAL, Tables, ci95, selection

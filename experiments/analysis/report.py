@@ -417,7 +417,6 @@ def _ranking_sentence(tables: Tables, stats: pd.DataFrame) -> str | None:
 def _dead_sentences(tables: Tables, threshold: float = DEAD_THRESHOLD) -> list[str]:
     table = dead_unit_findings(tables, threshold)
     noun = group_noun(tables)
-    n = n_layers(tables)
     if table.empty:
         if "status" in tables.runs and (tables.runs["status"] == "ok").any():
             return [f"No {noun} ends training with more than {format_pct(threshold)} dead units in any layer "

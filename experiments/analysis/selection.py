@@ -38,6 +38,7 @@ from experiments.analysis.plots import (
     plt,
 )
 from experiments.analysis.tables import CONFIG_COLUMNS, Tables, summarize, varying_axes
+from experiments.config import ConfigError
 
 # Runs drawn with their pre-activation bands (one row of panels each); the
 # title says how many more matched.
@@ -47,7 +48,7 @@ BAND_COLUMNS = ("z_min", "z_p07", "z_p16", "z_p31", "z_p50", "z_p69", "z_p84", "
 BANDS = (("z_min", "z_max", 0.15), ("z_p07", "z_p93", 0.25), ("z_p16", "z_p84", 0.35), ("z_p31", "z_p69", 0.5))
 
 
-class SelectionError(ValueError):
+class SelectionError(ConfigError, ValueError):
     """A filter that names no column or value of the runs: the message lists the valid ones."""
 
 
