@@ -669,10 +669,10 @@ def _optimizer_section(tables: Tables) -> list[str]:
     on_val = selects(tables).split == "validation"
     header = [group_noun(tables), "optimizer", "best cell", *(["val acc at best cell"] if on_val else []),
               "test acc at best cell", "outcomes (all cells)"]
+    per_opt = [(opt, group_stats(sub)) for opt, sub in splits]  # once per optimizer, not per group
     rows = []
     for g in group_values(tables):
-        for opt, sub in splits:
-            stats = group_stats(sub)
+        for opt, stats in per_opt:
             r = stats[stats["group"] == g]
             if r.empty:
                 continue
