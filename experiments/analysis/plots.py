@@ -630,8 +630,7 @@ def _legend_label(label_of: Callable[[Mapping[str, Any]], str], group: Any, cell
     where = label_of(cell)
     if where:
         label += f" ({where})"
-    counts = runs["outcome"].value_counts()
-    return label + ": " + ", ".join(f"{int(counts[n])}/{len(runs)} {n}" for n in outcomes.NAMES if n in counts)
+    return label + ": " + outcomes.mix_text(runs["outcome"].value_counts().to_dict(), len(runs))
 
 
 def _cells_phrase(parts: Sequence[tuple[str, Any]]) -> str:
