@@ -125,6 +125,12 @@ def group_styles(tables: Tables) -> dict[Any, tuple[Any, str]]:
     values = group_values(tables)
     if group_column(tables) == "activation" and all(v in ACTIVATION_COLORS for v in values):
         return {v: (ACTIVATION_COLORS[v], "-") for v in values}
+    return distinct_styles(values)
+
+
+def distinct_styles(values: Sequence[Any]) -> dict[Any, tuple[Any, str]]:
+    """Value -> (colour, line style): the palette's colours in order, then the
+    same colours again with the next line style, so no two values share both."""
     n = len(_PALETTE)
     return {v: (_PALETTE[i % n], LINE_STYLES[(i // n) % len(LINE_STYLES)]) for i, v in enumerate(values)}
 

@@ -24,14 +24,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from experiments.analysis.plots import (
-    LINE_STYLES,
     STEP_NAME,
-    _PALETTE,
     _log_floor,
     _log_line,
     _plain_log_labels,
     _save,
     applies_book_rule,
+    distinct_styles,
     format_value,
     layer_label,
     n_layers,
@@ -135,8 +134,7 @@ def run_labels(tables: Tables) -> dict[str, str]:
 
 def run_styles(run_ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
     """run_id -> (colour, line style), distinct for every run."""
-    n = len(_PALETTE)
-    return {r: (_PALETTE[i % n], LINE_STYLES[(i // n) % len(LINE_STYLES)]) for i, r in enumerate(run_ids)}
+    return distinct_styles(run_ids)
 
 
 def _ordered_ids(tables: Tables) -> list[str]:
