@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis import outcomes
+from experiments.analysis.plots import STEP_NAME
 from experiments.analysis.report import outcome_split, seed_values
 from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
@@ -33,7 +34,6 @@ CLAIM_ACTIVATIONS = ("relu", "sigmoid", "tanh")
 COLLAPSE_DROP = 0.2
 # A layer counts as dead once this fraction of its units is dead (the mechanism sentences).
 DEAD_LAYER = 0.9
-STEP_NAME = "update step (book rule)"
 
 
 def _fmt(x: float, digits: int = 3) -> str:
