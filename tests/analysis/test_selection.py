@@ -84,6 +84,17 @@ def _line_styles(fig):
         yield ax, seen
 
 
+def _assert_no_panel_repeats_a_style(name, fig):
+    """No panel of ``fig`` (None: a plot without data) draws two lines alike; the figure is closed after."""
+    if fig is None:
+        return
+    try:
+        for ax, seen in _line_styles(fig):
+            assert len(seen) == len(set(seen)), (name, ax.get_title())
+    finally:
+        plots.plt.close(fig)
+
+
 def _variants_sweep(n: int):
     return build_tables([make_result("relu", seed=s, final_acc=0.2 + 0.7 * i / n, variant=f"v{i:02d}",
                                      lr=0.1 * (1 + i % 2)) for i in range(n) for s in (0, 1)])
@@ -93,14 +104,7 @@ def _variants_sweep(n: int):
                                     pytest.param(_variants_sweep(16), id="16-variants")])
 def test_no_panel_repeats_a_colour_and_style(tables):
     for name, draw in plots.PLOTTERS.items():
-        fig = draw(tables)
-        if fig is None:
-            continue
-        try:
-            for ax, seen in _line_styles(fig):
-                assert len(seen) == len(set(seen)), (name, ax.get_title())
-        finally:
-            plots.plt.close(fig)
+        _assert_no_panel_repeats_a_style(name, draw(tables))
     styles = plots.group_styles(tables)
     assert len(set(styles.values())) == len(styles)
 
@@ -108,11 +112,4 @@ def test_no_panel_repeats_a_colour_and_style(tables):
 def test_selected_plots_give_every_run_its_own_style():
     tables = _variants_sweep(16)  # 32 runs: more than the palette's colours
     for name, draw in selection.SELECTED_PLOTS.items():
-        fig = draw(tables, "test")
-        if fig is None:
-            continue
-        try:
-            for ax, seen in _line_styles(fig):
-                assert len(seen) == len(set(seen)), (name, ax.get_title())
-        finally:
-            plots.plt.close(fig)
+        _assert_no_panel_repeats_a_style(name, draw(tables, "test"))
