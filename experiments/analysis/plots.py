@@ -902,21 +902,23 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
     return fig
 
 
-def dead_init_vs_end(tables: Tables) -> pd.DataFrame:
-    """Mean dead fraction per group and hidden layer at epoch 0 and at the end.
+def dead_init_vs_end(tables: Tables, layers: Iterable[int] | None = None) -> pd.DataFrame:
+    """Mean dead fraction per group and layer (the hidden ones unless ``layers``
+    names others) at epoch 0 and at the end.
 
     Over all runs of the group that finished without diverging (a diverged
     network's last diagnostics are of non-finite weights). Columns: group,
     layer, init, end, runs.
     """
-    n = n_layers(tables)
-    hidden = range(1, n) if n > 1 else range(1, n + 1)
+    if layers is None:
+        n = n_layers(tables)
+        layers = range(1, n) if n > 1 else range(1, n + 1)
     start = tables.layers[tables.layers["epoch"] == 0]
     rows = []
     for g in group_values(tables):
         runs = group_runs(tables, g)
         runs = runs[runs["status"] == "ok"]
-        for layer in hidden:
+        for layer in layers:
             col = f"dead_frac_L{layer}"
             at0 = start[(start["layer"] == layer) & start["run_id"].isin(runs["run_id"])]["dead_frac"]
             end = runs[col].astype(float) if col in runs else pd.Series(dtype=float)

@@ -30,6 +30,7 @@ from experiments.analysis.plots import (
     cell_label,
     cell_labeler,
     cell_runs,
+    dead_init_vs_end,
     format_value,
     group_column,
     group_noun,
@@ -179,7 +180,7 @@ def group_stats(tables: Tables) -> pd.DataFrame:
     n = n_layers(tables)
     best = best_cells(tables)
     ranks = rank_column(tables)
-    start = tables.layers[tables.layers["epoch"] == 0]
+    dead = {(r["group"], r["layer"]): r for r in dead_init_vs_end(tables, range(1, n + 1)).to_dict("records")}
     rows = []
     for g in group_values(tables):
         runs = group_runs(tables, g)
@@ -194,12 +195,9 @@ def group_stats(tables: Tables) -> pd.DataFrame:
         row.update(all_acc=acc.mean(), all_ci=ci95(acc), all_n=int(acc.count()), runs=len(runs),
                    diverged=int((runs["status"] == "diverged").sum()), failed=int((runs["status"] == "failed").sum()),
                    outcomes=outcomes.mix_text(outcome_counts(runs)))
-        ok = runs[runs["status"] == "ok"]
         for layer in range(1, n + 1):
-            at0 = start[(start["layer"] == layer) & start["run_id"].isin(ok["run_id"])]["dead_frac"]
-            col = f"dead_frac_L{layer}"
-            row[f"dead_init_L{layer}"] = at0.astype(float).mean()
-            row[f"dead_end_L{layer}"] = ok[col].astype(float).mean() if col in ok else np.nan
+            row[f"dead_init_L{layer}"] = dead[g, layer]["init"]
+            row[f"dead_end_L{layer}"] = dead[g, layer]["end"]
         rows.append(row)
     return pd.DataFrame(rows)
 
