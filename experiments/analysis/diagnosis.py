@@ -21,7 +21,7 @@ import pandas as pd
 
 from experiments.analysis import outcomes
 from experiments.analysis.plots import STEP_NAME
-from experiments.analysis.report import outcome_split, seed_values
+from experiments.analysis.report import outcome_counts, outcome_split, seed_values
 from experiments.config import RunConfig, SweepConfig
 from experiments.store import atomic_write_text
 from experiments.analysis.tables import SELECT_ON_VAL, Tables, ci95, selection
@@ -99,7 +99,7 @@ def variant_stats(tables: Tables, sweep: SweepConfig) -> pd.DataFrame:
             "sel_mean": done[selects].mean(),
             "test_at_best_mean": done["test_acc_at_best" if "test_acc_at_best" in done else "best_test_acc"].mean(),
         }
-        counts = {n: int((mine["outcome"] == n).sum()) for n in outcomes.NAMES}
+        counts = outcome_counts(mine)
         row.update({outcomes.count_column(n): k for n, k in counts.items()})
         row.update(per_seed=seed_values(mine), outcomes=outcomes.mix_text(counts), split=outcome_split(done) or "")
         init = at_init[at_init["run_id"].isin(ids)].groupby("layer")
