@@ -617,8 +617,11 @@ def plot_outcomes(tables: Tables) -> Figure | None:
     per = [name for name, values in (("optimizer", opts), ("learning rate", lrs))
            if len(values) > 1 or not pd.isna(values[0])]
     per_lr = f", per {' and '.join(per)}" if per else ""
-    fig.suptitle(f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled)"
-                 f"{per_lr}\nnumbers: runs in the segment; outcomes as defined in the README", fontsize=11)
+    title = f"How each {group_noun(tables)} fails: outcome of every run (seeds and other axes pooled){per_lr}"
+    # Wrapped to the figure's width (about 11 characters an inch at this size): a one-panel
+    # figure is narrower than the sentence.
+    fig.suptitle(textwrap.fill(title, int(size[0] * 11)) + "\nnumbers: runs in the segment; outcomes as defined "
+                 "in the README", fontsize=11)
     return fig
 
 
@@ -953,7 +956,11 @@ def plot_dead_init_vs_trained(tables: Tables) -> Figure | None:
                     ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
                 elif v == 0:  # a bar of height 0 is invisible: say so
                     ax.text(p, 0.0, "0", ha="center", va="bottom", fontsize=7, color="#333333")
-    ax.set_xticks(x, [str(g) for g in groups])
+    labels = [str(g) for g in groups]
+    # A group's slot is about 0.45 inch per layer, about 5 characters: longer
+    # names (variants such as exact+softmax+he) are slanted so that they never overlap.
+    slanted = max(map(len, labels)) > 5 * len(layers)
+    ax.set_xticks(x, labels, rotation=30 if slanted else 0, ha="right" if slanted else "center")
     ax.set_xlabel(group_noun(tables))
     ax.set_ylabel("dead units (fraction of the layer)")
     ax.set_ylim(0, _fraction_top(np.nanmax(table[["init", "end"]].to_numpy(dtype=float))))
