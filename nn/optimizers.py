@@ -147,7 +147,7 @@ class OptimizerState:
         calls as it is (its step needs no state and is the fastest).
         """
         self.t += 1
-        if self.optimizer.name == "sgd":
+        if self.plain_sgd:
             sgd_update(params, acts, dz, lr, buffers)
             return
         B = dz[0].shape[-2]
@@ -161,9 +161,10 @@ class OptimizerState:
             p -= lr_k * direction
 
     @property
-    def slots_used(self) -> bool:
-        """Whether this optimizer keeps state (all but plain ``sgd``)."""
-        return bool(self.optimizer.slots)
+    def plain_sgd(self) -> bool:
+        """Whether the step is plain SGD's ``d = g`` (no state): :func:`nn.network.sgd_update`
+        applies it as it is, to 3-D or 2-D parameters, and its size is ``lr * |g|``."""
+        return self.optimizer.step is _sgd
 
     def peek(self, index: int, g: Array, lr: Array) -> Array:
         """The step ``lr * direction`` the next update would apply to
