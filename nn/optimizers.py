@@ -44,8 +44,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .lookup import lookup
-from .network import Params, _batch_product, sgd_update
-from .reductions import sum_rows
+from .network import Params, mean_grads, sgd_update
 
 Array = np.ndarray
 Slots = dict[str, Array]
@@ -150,10 +149,8 @@ class OptimizerState:
         if self.plain_sgd:
             sgd_update(params, acts, dz, lr, buffers)
             return
-        B = dz[0].shape[-2]
-        grads = [_batch_product(a, d, out=buf) / B for a, d, buf in zip(acts[:-1], dz, buffers)]
-        if params.b is not None:
-            grads += [sum_rows(d) / B for d in dz]
+        dW, db = mean_grads(acts, dz, params.b is not None, buffers)
+        grads = dW + (db or [])
         lr_k = _per_network(lr, params.W[0].dtype)
         for p, g, slots in zip(_arrays(params), grads, self.slots):
             direction, new = self.optimizer.step(g, slots, self.hyper, self.t)
