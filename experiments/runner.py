@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from experiments.config import RunConfig, SweepConfig
 from experiments.data import data_notes
 from experiments.store import FolderLock, RunStore, atomic_write_text
-from experiments.train import failed_result, group_key, load_run_data, run_task
+from experiments.train import data_args, failed_result, group_key, load_run_data, run_task
 
 # Stacks larger than this are split: beyond it the speed-up flattens and the
 # work spreads worse over workers.
@@ -240,8 +240,7 @@ def check_data(runs: Sequence[RunConfig]) -> list[str]:
     for run in runs:
         # Every argument of load_run_data, so each distinct split is checked (a
         # val_fraction too large for the data is one error line here, not failed runs).
-        key = (run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size, run.val_fraction,
-               run.data_fingerprint)
+        key = data_args(run)
         if key not in seen:
             seen.add(key)
             data = load_run_data(run)

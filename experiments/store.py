@@ -250,18 +250,27 @@ def show_short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _bad_key(d: dict[str, Any], keys: Checks, optional: Checks) -> str | None:
+    """The first key of ``keys`` missing from ``d`` or failing its check, else
+    the first key of ``optional`` present and failing its check, else None."""
+    for key, ok in keys.items():
+        if key not in d or not ok(d[key]):
+            return key
+    for key, ok in optional.items():
+        if key in d and not ok(d[key]):
+            return key
+    return None
+
+
 def _row_problem(rows: list[Any], keys: Checks, optional: Checks, part: str) -> str | None:
     for i, row in enumerate(rows):
         if type(row) is not dict:
             return f"holding a row of {part} that is not a mapping"
-        for key, ok in keys.items():
+        key = _bad_key(row, keys, optional)
+        if key is not None:
             if key not in row:
                 return f"holding a row of {part} without {key!r} (row {i})"
-            if not ok(row[key]):
-                return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
-        for key, ok in optional.items():
-            if key in row and not ok(row[key]):
-                return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
+            return f"holding a bad {key} in {part} (row {i}: {show_short(row[key])})"
         if len(row) > len(keys):
             extra = [k for k in row if k not in keys and k not in optional and not _is_float(row[k])]
             if extra:
@@ -277,14 +286,9 @@ def schema_problem(result: dict[str, Any]) -> str | None:
     rows agree: a failed run has an error and no rows, a finished one has
     the rows of epochs 0..epochs_done, a diverged one diverged at its last.
     """
-    for key, ok in RESULT_KEYS.items():
-        if key not in result:
-            return f"missing {key!r}"
-        if not ok(result[key]):
-            return f"holding a bad {key} ({show_short(result[key])})"
-    for key, ok in OPTIONAL_RESULT_KEYS.items():
-        if key in result and not ok(result[key]):
-            return f"holding a bad {key} ({show_short(result[key])})"
+    key = _bad_key(result, RESULT_KEYS, OPTIONAL_RESULT_KEYS)
+    if key is not None:
+        return f"missing {key!r}" if key not in result else f"holding a bad {key} ({show_short(result[key])})"
     status, done, error = result["status"], result["epochs_done"], result.get("error")
     planned = result["config"].get("epochs")
     if type(planned) is int and done > planned:

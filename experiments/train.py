@@ -66,9 +66,14 @@ def dataset_for(
     )
 
 
+def data_args(run: RunConfig) -> tuple:
+    """The arguments of :func:`dataset_for` for a run: runs with equal ones share a data set."""
+    return (run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size, run.val_fraction,
+            run.data_fingerprint)
+
+
 def load_run_data(run: RunConfig) -> Dataset:
-    return dataset_for(run.data, run.input_scale, run.test_fraction, run.train_size, run.test_size, run.val_fraction,
-                       run.data_fingerprint)
+    return dataset_for(*data_args(run))
 
 
 def probe_indices(n_train: int, size: int) -> np.ndarray:

@@ -142,7 +142,7 @@ def _diagnose(
         dot = (dW_step[l] * dW_exact[l]).reshape(K, -1).sum(axis=1)
         out["step_cosine"][:, l] = np.where(g_norm * t_norm > 0, dot / (g_norm * t_norm), np.nan)
         # Plain SGD (no state) steps lr * dW: its norm is known without the array.
-        stateless = optimizer is None or not optimizer.optimizer.slots
+        stateless = optimizer is None or optimizer.plain_sgd
         step_norm = lr * g_norm if stateless else _norm(optimizer.peek(l, dW_step[l], lr))
         out["update_ratio"][:, l] = step_norm / _norm(params.W[l])
         out["delta_rms"][:, l] = np.sqrt(dz_sq[:, l] / (P * dW_exact[l].shape[-1]))

@@ -204,10 +204,16 @@ def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
     return np.matmul(a.swapaxes(-1, -2), d, out=out)
 
 
-def _weight_grads(arch: Architecture, acts: list[Array], dz: list[Array]) -> tuple[list[Array], list[Array] | None]:
+def mean_grads(
+    acts: list[Array], dz: list[Array], bias: bool, buffers: list[Array] | None = None
+) -> tuple[list[Array], list[Array] | None]:
+    """dW and db (None without ``bias``) averaged over the batch, from ``acts``
+    and ``dz`` as :func:`forward` and :func:`backward` give them; ``buffers``
+    (shaped like ``W``), when given, take the batch sums before the division."""
     B = dz[0].shape[-2]
-    dW = [_batch_product(a, d) / B for a, d in zip(acts[:-1], dz)]
-    db = [sum_rows(d) / B for d in dz] if arch.bias else None
+    out = buffers or [None] * len(dz)
+    dW = [_batch_product(a, d, out=buf) / B for a, d, buf in zip(acts[:-1], dz, out)]
+    db = [sum_rows(d) / B for d in dz] if bias else None
     return dW, db
 
 
@@ -261,7 +267,7 @@ def backward(
         dz.insert(0, _expand(da, layer_acts[l - 1]) * derivatives[l - 1])
     if not weight_grads:
         return Grads(None, None, dz)
-    dW, db = _weight_grads(arch, acts, dz)
+    dW, db = mean_grads(acts, dz, arch.bias)
     return Grads(dW, db, dz)
 
 

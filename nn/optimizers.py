@@ -44,8 +44,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .lookup import lookup
-from .network import Params, _batch_product, sgd_update
-from .reductions import sum_rows
+from .network import Params, mean_grads, sgd_update
 
 Array = np.ndarray
 Slots = dict[str, Array]
@@ -147,13 +146,11 @@ class OptimizerState:
         calls as it is (its step needs no state and is the fastest).
         """
         self.t += 1
-        if self.optimizer.name == "sgd":
+        if self.plain_sgd:
             sgd_update(params, acts, dz, lr, buffers)
             return
-        B = dz[0].shape[-2]
-        grads = [_batch_product(a, d, out=buf) / B for a, d, buf in zip(acts[:-1], dz, buffers)]
-        if params.b is not None:
-            grads += [sum_rows(d) / B for d in dz]
+        dW, db = mean_grads(acts, dz, params.b is not None, buffers)
+        grads = dW + (db or [])
         lr_k = _per_network(lr, params.W[0].dtype)
         for p, g, slots in zip(_arrays(params), grads, self.slots):
             direction, new = self.optimizer.step(g, slots, self.hyper, self.t)
@@ -161,9 +158,10 @@ class OptimizerState:
             p -= lr_k * direction
 
     @property
-    def slots_used(self) -> bool:
-        """Whether this optimizer keeps state (all but plain ``sgd``)."""
-        return bool(self.optimizer.slots)
+    def plain_sgd(self) -> bool:
+        """Whether the step is plain SGD's ``d = g`` (no state): :func:`nn.network.sgd_update`
+        applies it as it is, to 3-D or 2-D parameters, and its size is ``lr * |g|``."""
+        return self.optimizer.step is _sgd
 
     def peek(self, index: int, g: Array, lr: Array) -> Array:
         """The step ``lr * direction`` the next update would apply to

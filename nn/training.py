@@ -51,9 +51,9 @@ def train_epoch(
     K = params.K
     if order.ndim not in (1, 2) or (order.ndim == 2 and order.shape[0] != K):
         raise ValueError(f"order must be (N,) or (K, N) = ({K}, N), got shape {order.shape}")
-    if order.ndim == 1 and K == 1 and (optimizer is None or not optimizer.slots_used):
+    if order.ndim == 1 and K == 1 and (optimizer is None or optimizer.plain_sgd):
         # One network: 2-D arrays throughout (views, so the stack is updated).
-        # An optimizer with state keeps the stack's 3-D shapes (its slots are (K, ...)).
+        # Any other optimizer keeps the stack's 3-D shapes (its slots are (K, ...)).
         params = params.single()
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
