@@ -33,7 +33,7 @@ from scipy.special import stdtrit
 from experiments.analysis.dashboard_views import outcome_column
 from experiments.analysis.page import packed_plotly, write_page
 from experiments.analysis.plots import format_value
-from experiments.analysis.tables import CONFIG_COLUMNS, Tables
+from experiments.analysis.tables import CONFIG_COLUMNS, Tables, ci95
 from experiments.store import atomic_write_text
 
 # Columns of compare.csv after the cell's keys.
@@ -96,7 +96,7 @@ def interval(acc_a: pd.Series, acc_b: pd.Series) -> tuple[float, float, str, int
     n = len(both)
     if n >= 2:
         d = (b[both] - a[both]).astype(float)
-        half = stdtrit(n - 1, 0.975) * d.std(ddof=1) / math.sqrt(n)
+        half = ci95(d)
         return d.mean() - half, d.mean() + half, "paired", n
     if len(a) >= 2 and len(b) >= 2:
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
