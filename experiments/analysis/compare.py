@@ -233,8 +233,7 @@ def write_comparison(c: Comparison, out_dir: str | Path) -> list[Path]:
     labels = [_cell_text(c, r) for _, r in c.cells.iterrows()]
     data = {"name_a": c.name_a, "name_b": c.name_b, "summary": summary_sentences(c),
             "keys": [{"key": k.key, "a": ", ".join(k.a), "b": ", ".join(k.b), "treatment": k.treatment} for k in c.keys],
-            "labels": labels, "cells": {"columns": list(c.cells.columns),
-                                        "data": [c.cells[col].to_numpy() for col in c.cells.columns]}}
+            "labels": labels, "cells": c.cells}
     title = f"Compare: {c.name_a} (A) vs {c.name_b} (B)"
     body = BODY.format(title=html.escape(title), sub=html.escape(f"A: {c.runs_a} runs, B: {c.runs_b} runs."),
                        plotly=html.escape(packed_plotly()[0]))
