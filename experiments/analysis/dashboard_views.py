@@ -189,8 +189,7 @@ def heatmap_info(tables: Tables) -> HeatmapInfo:
     if cells:
         ranks = rank_column(tables)
         top = max(cells.values(), key=lambda s: -math.inf if pd.isna(s[ranks]) else s[ranks])
-        key = _cell_position(top, row, rows, col, cols, facets, facet_values)
-        best = key
+        best = _cell_position(top, row, rows, col, cols, facets, facet_values)
     return HeatmapInfo(row, tuple(rows), col, tuple(cols), tuple(facets), tuple(facet_values), run_cell, acc, best)
 
 
