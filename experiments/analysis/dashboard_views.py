@@ -240,8 +240,7 @@ def parcoords_info(tables: Tables) -> ParcoordsInfo:
     """The parallel-coordinates view (see :class:`ParcoordsInfo`)."""
     runs = tables.runs.reset_index(drop=True)
     n = n_layers(tables)
-    numeric = ["test_acc", *[f"dead_frac_L{l}" for l in range(1, n + 1) if f"dead_frac_L{l}" in runs]]
-    numeric = [c for c in numeric if c in runs]
+    numeric = [c for c in ["test_acc", *[f"dead_frac_L{l}" for l in range(1, n + 1)]] if c in runs]
     labels = {"test_acc": "final test accuracy",
               **{f"dead_frac_L{l}": "dead output" if l == n else f"dead L{l}" for l in range(1, n + 1)}}
     keep = np.ones(len(runs), dtype=bool)
