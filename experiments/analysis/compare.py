@@ -33,7 +33,7 @@ from scipy.special import stdtrit
 from experiments.analysis.dashboard_views import outcome_column
 from experiments.analysis.page import packed_plotly, write_page
 from experiments.analysis.plots import format_value
-from experiments.analysis.tables import CONFIG_COLUMNS, Tables
+from experiments.analysis.tables import CONFIG_COLUMNS, Tables, ci95
 from experiments.store import atomic_write_text
 
 # Columns of compare.csv after the cell's keys.
@@ -96,7 +96,7 @@ def interval(acc_a: pd.Series, acc_b: pd.Series) -> tuple[float, float, str, int
     n = len(both)
     if n >= 2:
         d = (b[both] - a[both]).astype(float)
-        half = stdtrit(n - 1, 0.975) * d.std(ddof=1) / math.sqrt(n)
+        half = ci95(d)
         return d.mean() - half, d.mean() + half, "paired", n
     if len(a) >= 2 and len(b) >= 2:
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
@@ -233,8 +233,7 @@ def write_comparison(c: Comparison, out_dir: str | Path) -> list[Path]:
     labels = [_cell_text(c, r) for _, r in c.cells.iterrows()]
     data = {"name_a": c.name_a, "name_b": c.name_b, "summary": summary_sentences(c),
             "keys": [{"key": k.key, "a": ", ".join(k.a), "b": ", ".join(k.b), "treatment": k.treatment} for k in c.keys],
-            "labels": labels, "cells": {"columns": list(c.cells.columns),
-                                        "data": [c.cells[col].to_numpy() for col in c.cells.columns]}}
+            "labels": labels, "cells": c.cells}
     title = f"Compare: {c.name_a} (A) vs {c.name_b} (B)"
     body = BODY.format(title=html.escape(title), sub=html.escape(f"A: {c.runs_a} runs, B: {c.runs_b} runs."),
                        plotly=html.escape(packed_plotly()[0]))

@@ -179,21 +179,17 @@ def heatmap_info(tables: Tables) -> HeatmapInfo:
     col_codes = value_codes(runs[col], cols) if col else np.zeros(len(runs), dtype=int)
     run_cell = np.stack([facet_codes, row_codes, col_codes], axis=1) if len(runs) else np.zeros((0, 3), dtype=int)
 
+    # A summary row is a heatmap cell (the axes the row fixes follow from it): its acc_mean.
     acc = np.full((len(facet_values), len(rows), len(cols)), np.nan)
-    finished = (runs["status"] != "failed").to_numpy() if "status" in runs else np.ones(len(runs), bool)
-    values = runs["test_acc"].to_numpy(dtype=float) if "test_acc" in runs else np.full(len(runs), np.nan)
-    for (f, r, c), idx in pd.Series(range(len(runs))).groupby([facet_codes, row_codes, col_codes]):
-        mine = idx.to_numpy()[finished[idx.to_numpy()]]
-        if len(mine):
-            acc[f, r, c] = pd.Series(values[mine]).mean()
+    for _, cell in tables.summary.iterrows():
+        acc[_cell_position(cell, row, rows, col, cols, facets, facet_values)] = cell["acc_mean"]
 
     best = None
     cells = best_cells(tables)
     if cells:
         ranks = rank_column(tables)
         top = max(cells.values(), key=lambda s: -math.inf if pd.isna(s[ranks]) else s[ranks])
-        key = _cell_position(top, row, rows, col, cols, facets, facet_values)
-        best = key
+        best = _cell_position(top, row, rows, col, cols, facets, facet_values)
     return HeatmapInfo(row, tuple(rows), col, tuple(cols), tuple(facets), tuple(facet_values), run_cell, acc, best)
 
 
@@ -244,8 +240,7 @@ def parcoords_info(tables: Tables) -> ParcoordsInfo:
     """The parallel-coordinates view (see :class:`ParcoordsInfo`)."""
     runs = tables.runs.reset_index(drop=True)
     n = n_layers(tables)
-    numeric = ["test_acc", *[f"dead_frac_L{l}" for l in range(1, n + 1) if f"dead_frac_L{l}" in runs]]
-    numeric = [c for c in numeric if c in runs]
+    numeric = [c for c in ["test_acc", *[f"dead_frac_L{l}" for l in range(1, n + 1)]] if c in runs]
     labels = {"test_acc": "final test accuracy",
               **{f"dead_frac_L{l}": "dead output" if l == n else f"dead L{l}" for l in range(1, n + 1)}}
     keep = np.ones(len(runs), dtype=bool)
