@@ -65,6 +65,31 @@ def _norm(x: Array) -> Array:
     return np.sqrt((x.astype(np.float64) ** 2).reshape(x.shape[0], -1).sum(axis=1))
 
 
+def row_percentiles(x: Array, q: list[float]) -> Array:
+    """Percentiles ``q`` (0..100) of each row of ``x`` (K, M): (len(q), K) float64.
+
+    Equal to ``np.percentile(x.astype(np.float64), q, axis=1)`` (linear
+    interpolation between the two nearest ranks, NaN for a row holding a
+    NaN), bit for bit, in about half its time: one sort along the contiguous
+    rows, in the array's own dtype (sorting float32 values and casting the
+    picked ones is exact), where ``np.percentile`` partitions a cast copy
+    along the strided axis. ``x`` is sorted in place.
+    """
+    x.sort(axis=1)
+    n = x.shape[1]
+    rank = (n - 1) * (np.asarray(q, dtype=np.float64) / 100)  # NumPy's "linear" virtual index
+    below = np.floor(rank).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    gamma = (rank - below)[:, None]  # (len(q), 1)
+    lo, hi = x[:, below].T.astype(np.float64), x[:, above].T.astype(np.float64)
+    # NumPy's _lerp: from the nearer end, so that gamma 0 and 1 give the ranks exactly.
+    diff = hi - lo
+    out = lo + diff * gamma
+    np.subtract(hi, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    out[:, np.isnan(x[:, -1])] = np.nan  # NaN sorts last
+    return out
+
+
 def diagnose(
     arch: Architecture,
     params: Params,
@@ -120,12 +145,12 @@ def _diagnose(
                 dW_step[l] += weight * step.dW[l]
             passes = np.abs(act.per_unit(derivatives[l])) > tol * act.peak_derivative  # (K, rows, n)
             passes_any[l] |= passes.any(axis=1)
-            no_grad[:, l] += (~passes).reshape(K, -1).sum(axis=1)
-            dz = step.dz[l].reshape(K, -1).astype(np.float64)
+            no_grad[:, l] += passes[0].size - np.count_nonzero(passes.reshape(K, -1), axis=1)
+            dz = step.dz[l].reshape(K, -1).astype(np.float64, copy=False)
             dz_sq[:, l] += (dz * dz).sum(axis=1)
             z_parts[l].append(zs[l].reshape(K, -1))
-            z_nonpos[:, l] += (z_parts[l][-1] <= 0).sum(axis=1)
-            a = acts[l + 1].reshape(K, -1).astype(np.float64)
+            z_nonpos[:, l] += np.count_nonzero(z_parts[l][-1] <= 0, axis=1)
+            a = acts[l + 1].reshape(K, -1).astype(np.float64, copy=False)
             a_sum[:, l] += a.sum(axis=1)
             a_sq[:, l] += (a * a).sum(axis=1)
 
@@ -150,9 +175,8 @@ def _diagnose(
         out["act_mean"][:, l] = mean
         # E[a^2] - E[a]^2 in float64; clipped at 0 against rounding for constant layers.
         out["act_std"][:, l] = np.sqrt(np.maximum(a_sq[:, l] / (P * n) - mean * mean, 0.0))
-        z = np.concatenate(z_parts[l], axis=1).astype(np.float64)  # (K, P * n * pieces)
+        z = np.concatenate(z_parts[l], axis=1)  # (K, P * n * pieces), the network's dtype
         out["nonpos_z_frac"][:, l] = z_nonpos[:, l] / z.shape[1]
-        bands = np.percentile(z, list(Z_PERCENTILES.values()), axis=1)  # (9, K)
-        for name, band in zip(Z_PERCENTILES, bands):
+        for name, band in zip(Z_PERCENTILES, row_percentiles(z, list(Z_PERCENTILES.values()))):
             out[name][:, l] = band
     return out
