@@ -26,6 +26,7 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
+import nn
 from experiments.config import RunConfig, SweepConfig
 from experiments.data import data_notes
 from experiments.store import FolderLock, RunStore, atomic_write_text
@@ -97,7 +98,9 @@ def make_groups(runs: Sequence[RunConfig], max_stack: int = MAX_STACK) -> list[l
 
 
 def _width(run: RunConfig) -> int:
-    return sum(run.hidden)
+    """Hidden pre-activations per sample, the size a task's arithmetic grows with
+    (a maxout unit has ``pieces`` of them: its stacks took twice a tanh stack's time)."""
+    return sum(run.hidden) * nn.ACTIVATIONS[run.activation].pieces
 
 
 @dataclass
