@@ -148,7 +148,7 @@ def test_costliest_stacks_are_dispatched_first():
     """Largest first, counting maxout's pieces: its stacks (two pre-activations per
     unit) start before tanh's of the same size, and bigger stacks before smaller."""
     runs = tiny(activations=["relu", "sigmoid", "maxout", "tanh", "elu"], seeds=[0]).runs()
-    runs += tiny(activations=["sigmoid"], seeds=[0], inits=["he_normal"], lrs=[0.1]).runs()
+    runs += tiny(activations=["sigmoid"], seeds=[0], inits=["he_normal"], lrs=[0.1], epochs=1).runs()
     order = [(g[0].activation, len(g)) for g in make_groups(runs)]
     assert order[0][0] == "maxout"
     assert order[-1] == ("sigmoid", 1)
