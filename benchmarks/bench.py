@@ -631,6 +631,59 @@ def sweep_section(mode: Mode, jobs: int, peaks: dict) -> tuple[list[Row], list[s
     return rows, notes
 
 
+# --------------------------------------------------------------------------- profile
+
+# What a sweep task spends its time on: the nn/ entry points train_group calls.
+PROFILED = {"training epochs (nn.train_epoch)": "train_epoch",
+            "test and validation accuracy (nn.loss_and_accuracy)": "loss_and_accuracy",
+            "probe diagnostics (nn.diagnose)": "diagnose"}
+
+
+def stack_profile(mode: Mode) -> tuple[list[Row], list[str]]:
+    """Shares of one stack's wall time (the first stack the runner would dispatch,
+    1 BLAS thread, best of 2) spent in each of :data:`PROFILED`; the rest is
+    set-up and bookkeeping (weights, data casts, result rows)."""
+    from experiments.runner import make_groups
+    from experiments.train import train_group
+
+    stack = make_groups(default_sweep(mode.sets).runs())[0]
+    load_run_data(stack[0])
+    spent = dict.fromkeys(PROFILED.values(), 0.0)
+    originals = {name: getattr(nn, name) for name in spent}
+
+    def timed(name: str) -> Callable:
+        def call(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t
+        return call
+
+    best, shares = math.inf, {}
+    try:
+        for name in spent:  # train_group looks them up on the nn module at each call
+            setattr(nn, name, timed(name))
+        with threadpool_limits(limits=1, user_api="blas"):
+            for _ in range(2):
+                spent.update(dict.fromkeys(spent, 0.0))
+                t = time.perf_counter()
+                train_group(stack)
+                wall = time.perf_counter() - t
+                if wall < best:
+                    best, shares = wall, {k: v / wall for k, v in spent.items()}
+    finally:
+        for name, fn in originals.items():
+            setattr(nn, name, fn)
+    first = stack[0]
+    label = f"one stack ({len(stack)} x {first.activation}, {first.epochs} epochs)"
+    rows = [row(f"{label}: wall", best, "s")]
+    rows += [row(f"{label}: share in {what}", shares[name], "fraction") for what, name in PROFILED.items()]
+    rows.append(row(f"{label}: share in set-up and bookkeeping", 1 - sum(shares.values()), "fraction"))
+    return rows, [f"profile: the runner's first stack of the sweep above, trained alone in this process "
+                  f"(1 BLAS thread, best of 2); shares of its wall time"]
+
+
 # --------------------------------------------------------------------------- batch 1
 
 
@@ -814,6 +867,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {time.perf_counter() - section:.1f} s\nsweep ...", flush=True)
     section = time.perf_counter()
     r, n = sweep_section(mode, args.jobs, peaks)
+    rows += r
+    notes += n
+    print(f"  {time.perf_counter() - section:.1f} s\nprofile ...", flush=True)
+    section = time.perf_counter()
+    r, n = stack_profile(mode)
     rows += r
     notes += n
     print(f"  {time.perf_counter() - section:.1f} s\nbatch 1 ...", flush=True)

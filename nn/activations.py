@@ -73,7 +73,9 @@ class Activation:
         """``df(z)`` (..., n * pieces) summed over each unit's pieces: (..., n)."""
         if self.pieces == 1:
             return d
-        return d.reshape(*d.shape[:-1], -1, self.pieces).sum(axis=-1)
+        # Strided adds, not a sum over a length-`pieces` axis: NumPy reduces
+        # short inner axes slowly (about 6x slower on a (20, 64, 64) stack).
+        return functools.reduce(np.add, (d[..., i :: self.pieces] for i in range(self.pieces)))
 
     @property
     def peak_derivative(self) -> float:
