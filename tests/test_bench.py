@@ -83,4 +83,7 @@ def test_quick_bench_writes_every_figure(tmp_path):
     assert next(r for n, r in rows.items() if n.startswith("scaling"))["met"] == "skipped"
     # The runner and the reference loop trained the same networks.
     assert float(next(r for n, r in rows.items() if n.startswith("reference vs runner"))["value"]) < 1e-9
+    # The profile timed each part (training, evaluation, diagnostics), within the stack's wall time.
+    shares = [float(r["value"]) for n, r in rows.items() if n.startswith("one stack") and "share in" in n]
+    assert len(shares) == 4 and all(s > 0 for s in shares[:3]) and shares[3] >= 0
     assert (out / "README-table.md").read_text().startswith("`python -m benchmarks.bench --quick")
