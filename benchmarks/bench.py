@@ -1,8 +1,8 @@
 """``make bench``: how fast nn/ and the sweep runner are, as ratios measured in one run.
 
-    python -m benchmarks.bench [--quick] [--full] [--jobs N] [--out DIR] [--no-torch]
+    python -m benchmarks.bench [--quick] [--full] [--jobs N] [--out DIR] [--no-torch] [--scaling]
 
-Four parts, each compared with something measured in the same run so that a
+Its parts, each compared with something measured in the same run so that a
 noisy machine cancels out:
 
 1. Peak: float64/float32 GEMM GFLOP/s (2048^3, best of 3) at 1 BLAS thread
@@ -22,6 +22,10 @@ noisy machine cancels out:
    beside a control (independent NumPy tasks on the same workers) that shows
    what a shared machine gives a second worker at that moment; BLAS threads
    per task; the peak memory of the sweep run as ``python -m experiments sweep``.
+   With --scaling: the same sweep at 1, 2, 4, ... workers up to the cores,
+   with loky and with a local Dask cluster, and the efficiency of each.
+   Profile: the shares of one stack's time in training, evaluation and
+   diagnostics.
 5. Batch 1: the question's network (784-200-100-10, the book's rule) one
    sample per update, time per sample against the memory-bandwidth bound of
    its weights (:mod:`benchmarks.bandwidth`, a triad measured here).
@@ -57,7 +61,7 @@ import nn
 from benchmarks import bandwidth as bw
 from benchmarks import reference as ref
 from experiments import config as cfg
-from experiments.runner import run_sweep
+from experiments.runner import run_sweep, stop_loky_workers
 from experiments.store import RunStore
 from experiments.train import load_run_data
 
@@ -396,7 +400,7 @@ def timed_sweep(sweep: cfg.SweepConfig, jobs: int, outputs: bool = False) -> tup
     results, and (``outputs``) the wall seconds of its outputs stage, else NaN."""
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         t = time.perf_counter()
-        run_sweep(sweep, tmp, jobs=jobs, progress=False, report=False)
+        run_sweep(sweep, tmp, jobs=jobs, progress=False, report=False, keep_workers=True)
         seconds = time.perf_counter() - t
         results, _ = RunStore(tmp).load([r.run_id for r in sweep.runs()])
         output_seconds = outputs_stage(sweep, tmp) if outputs else math.nan
@@ -413,12 +417,21 @@ def outputs_stage(sweep: cfg.SweepConfig, folder: str | Path) -> float:
     return time.perf_counter() - t
 
 
-def warm_up_workers(jobs: int) -> None:
-    """Start the loky workers once, so that no timed sweep pays their start (~1 s)."""
-    tiny = cfg.parse({"name": "warmup", "hidden": [4], "epochs": 0, "train_size": 20, "test_size": 20,
-                      "probe_size": 4, "seeds": list(range(jobs))})
+def _warmup_sweep(sweep: cfg.SweepConfig, n: int) -> cfg.SweepConfig:
+    """n tasks of ``sweep``'s first run with no training epochs (one batch size
+    each, so none stack together): they start n workers, their imports and the
+    sweep's data set, which the reference's timing leaves out too."""
+    first = sweep.runs()[0]
+    return cfg.parse_set(sweep, ["epochs=0", f"activations={first.activation}", f"inits={first.init}",
+                                 f"lrs={first.lr}", f"seeds={first.seed}",
+                                 "batch_size=" + ",".join(str(b) for b in range(1, n + 1))])
+
+
+def warm_up_workers(sweep: cfg.SweepConfig, jobs: int) -> None:
+    """Start the loky workers once, so that no timed sweep pays their start
+    (~1 s): the timed sweeps keep them, as the reference keeps its one process."""
     with tempfile.TemporaryDirectory(prefix="bench_warmup_") as tmp:
-        run_sweep(tiny, tmp, jobs=jobs, progress=False, report=False)
+        run_sweep(_warmup_sweep(sweep, jobs), tmp, jobs=jobs, progress=False, report=False, keep_workers=True)
 
 
 # A small launcher process runs the sweep: a child's ru_maxrss starts from
@@ -586,7 +599,7 @@ def sweep_section(mode: Mode, jobs: int, peaks: dict) -> tuple[list[Row], list[s
                  f"{per_run * 1e3:.0f} ms per run, times {len(runs)} runs = {ref_total:.1f} s (extrapolated)")
     rows.append(row("sweep reference float64, one run after another (extrapolated)", ref_total, "s"))
 
-    warm_up_workers(jobs)
+    warm_up_workers(sweep, jobs)
     # The config's dtype carries the targets; the other dtype is shown beside
     # it, and the float64 run checks the reference against the runner. The
     # --jobs 1 run comes right after the first, so both see about the same load.
@@ -628,6 +641,59 @@ def sweep_section(mode: Mode, jobs: int, peaks: dict) -> tuple[list[Row], list[s
             rows.append(row("scaling efficiency t1 / (jobs t_jobs)", None, "fraction", ">= 0.85"))
             notes.append("scaling: skipped at --jobs 1")
     rows.append(row("BLAS threads in any sweep task (max)", float(blas), "threads", "<= 1"))
+    return rows, notes
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def worker_counts(n_cores: int) -> list[int]:
+    """1, 2, 4, ... up to the cores, and the core count itself (1, 2, 4, 6 on 6 cores)."""
+    counts = [1 << i for i in range(n_cores.bit_length()) if 1 << i <= n_cores]
+    return counts + ([n_cores] if counts[-1] != n_cores else [])
+
+
+def _dask_sweep_seconds(sweep: cfg.SweepConfig, n: int) -> float:
+    """Wall seconds of the sweep on a fresh local Dask cluster of n one-thread worker
+    processes, its start and a warm-up sweep (imports, data) not counted."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        with tempfile.TemporaryDirectory(prefix="bench_dask_") as tmp:
+            run_sweep(_warmup_sweep(sweep, n), f"{tmp}/warmup", backend="dask", scheduler=cluster.scheduler_address,
+                      progress=False, report=False)
+            t = time.perf_counter()
+            run_sweep(sweep, f"{tmp}/sweep", backend="dask", scheduler=cluster.scheduler_address, progress=False,
+                      report=False)
+            return time.perf_counter() - t
+
+
+def scaling_section(mode: Mode) -> tuple[list[Row], list[str]]:
+    """The sweep slice at 1, 2, 4, ... workers with loky and (when installed) Dask:
+    wall time and efficiency t1 / (n tn) against the same backend at 1 worker."""
+    sweep = default_sweep(mode.sets)
+    counts = worker_counts(cores())
+    backends = {"loky": lambda n: timed_sweep(sweep, n)[0]}
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        notes = ["scaling: Dask not installed (pip install -e '.[dask]'), loky only"]
+    else:
+        backends["dask"] = lambda n: _dask_sweep_seconds(sweep, n)
+        notes = []
+    rows = []
+    for backend, seconds in backends.items():
+        walls = {}
+        for n in counts:
+            if backend == "loky":
+                warm_up_workers(sweep, n)
+            walls[n] = seconds(n)
+            rows.append(row(f"scaling {backend} {n} workers: sweep wall", walls[n], "s"))
+            rows.append(row(f"scaling {backend} {n} workers: efficiency t1 / ({n} t{n})", walls[1] / (n * walls[n]),
+                            "fraction"))
+    notes.append(f"scaling: the sweep above ({len(sweep.runs())} runs) at {', '.join(map(str, counts))} workers, "
+                 f"one BLAS thread each; efficiency against the same backend at 1 worker")
     return rows, notes
 
 
@@ -819,6 +885,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=cores(), help="sweep workers (default: all cores)")
     p.add_argument("--out", default=str(ROOT / "results" / "bench"), help="output folder (default: results/bench)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is importable")
+    p.add_argument("--scaling", action="store_true",
+                   help="also time the sweep at 1, 2, 4, ... workers up to the cores, loky and Dask")
     return p
 
 
@@ -869,11 +937,18 @@ def main(argv: list[str] | None = None) -> int:
     r, n = sweep_section(mode, args.jobs, peaks)
     rows += r
     notes += n
+    if args.scaling:
+        print(f"  {time.perf_counter() - section:.1f} s\nscaling ...", flush=True)
+        section = time.perf_counter()
+        r, n = scaling_section(mode)
+        rows += r
+        notes += n
     print(f"  {time.perf_counter() - section:.1f} s\nprofile ...", flush=True)
     section = time.perf_counter()
     r, n = stack_profile(mode)
     rows += r
     notes += n
+    stop_loky_workers()  # kept by the timed sweeps; none is timed after this
     print(f"  {time.perf_counter() - section:.1f} s\nbatch 1 ...", flush=True)
     section = time.perf_counter()
     r, n = batch1_section(mode)

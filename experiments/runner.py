@@ -204,8 +204,9 @@ def _exit_codes(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _backend(backend: str, jobs: int, scheduler: str | None) -> Iterator[MapUnordered]:
-    """Set up ``backend`` (for dask: connect) and yield how to map tasks on it."""
+def _backend(backend: str, jobs: int, scheduler: str | None, keep_workers: bool = False) -> Iterator[MapUnordered]:
+    """Set up ``backend`` (for dask: connect) and yield how to map tasks on it;
+    loky's workers are stopped at the end unless ``keep_workers``."""
     if backend == "dask":
         from experiments.dask_backend import dask_map
 
@@ -218,10 +219,11 @@ def _backend(backend: str, jobs: int, scheduler: str | None) -> Iterator[MapUnor
         with parallel_config(backend=backend, n_jobs=jobs, inner_max_num_threads=1):
             yield _joblib_map
     finally:
-        _stop_loky_workers()
+        if not keep_workers:
+            stop_loky_workers()
 
 
-def _stop_loky_workers() -> None:
+def stop_loky_workers() -> None:
     """Stop the worker processes joblib keeps for reuse, however the sweep ends:
     left alone they (and loky's resource tracker) outlive a sweep ended by a
     signal by many minutes."""
@@ -296,12 +298,16 @@ def run_sweep(
     task: Callable[[list[RunConfig]], list[dict]] = run_task,
     retry_failed: bool = True,
     command: Sequence[str] = (),
+    keep_workers: bool = False,
 ) -> SweepOutcome:
     """Train the missing runs of ``sweep`` into ``out_dir`` and rebuild its outputs.
 
     ``task`` trains one group (tests pass one that crashes its worker).
     Stored failed runs are trained again unless ``retry_failed`` is False.
     ``command`` (the command line) is recorded in the manifest's history.
+    ``keep_workers`` leaves loky's worker processes running for the next sweep
+    of this process (the benchmark times sweeps back to back without their
+    start); by default they are stopped, however the sweep ends.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
@@ -319,7 +325,7 @@ def run_sweep(
     draw_jobs = jobs  # the figures of the outputs are drawn by as many workers as asked
     jobs = max(1, min(jobs, len(make_groups(todo, max_stack))))  # a worker per task at most
     with contextlib.ExitStack() as stack:
-        map_unordered = stack.enter_context(_backend(backend, jobs, scheduler))
+        map_unordered = stack.enter_context(_backend(backend, jobs, scheduler, keep_workers))
         store.prepare()
         stack.enter_context(FolderLock(out_dir))
         store.remove_leftovers()  # of a process killed while it wrote; none is writing now

@@ -231,3 +231,27 @@ def test_ctrl_c_keeps_finished_runs_and_next_start_does_only_the_missing(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert f"{len(done)} skipped" in proc.stdout
     assert len(list(runs_dir.glob("*.json"))) == 24
+
+
+def test_workers_stop_after_a_sweep_unless_kept(tmp_path):
+    """By default a sweep's loky workers end with it; keep_workers (the benchmark's
+    back-to-back timings) leaves them for the next sweep, which reuses them."""
+    from joblib.externals.loky import reusable_executor
+
+    from experiments.runner import stop_loky_workers
+
+    def workers():
+        executor = getattr(reusable_executor, "_executor", None)
+        return {p.pid for p in (executor._processes.values() if executor is not None else []) if p.is_alive()}
+
+    sweep = tiny(epochs=1)  # two stacks (one per activation): two workers
+    try:
+        run_sweep(sweep, tmp_path / "a", jobs=2, progress=False, report=False, keep_workers=True)
+        kept = workers()
+        assert len(kept) == 2
+        run_sweep(sweep, tmp_path / "b", jobs=2, progress=False, report=False, keep_workers=True)
+        assert workers() == kept
+        run_sweep(sweep, tmp_path / "c", jobs=2, progress=False, report=False)
+        assert workers() == set()
+    finally:
+        stop_loky_workers()
