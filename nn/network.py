@@ -226,6 +226,7 @@ def backward(
     rule: str = "exact",
     derivatives: list[Array] | None = None,
     weight_grads: bool = True,
+    scale: Array | None = None,
 ) -> Grads:
     """Gradients of the mean batch loss, or the book's update direction.
 
@@ -237,7 +238,13 @@ def backward(
     derivatives : ``f'(z)`` per layer as :func:`forward` collects them;
         computed from ``zs`` when not given.
     weight_grads : False skips dW and db (``Grads.dW`` and ``.db`` are None):
-        training applies the step from ``dz`` directly (:func:`sgd_update`).
+        training applies the step from ``dz`` directly (:func:`sgd_step`).
+    scale : (K, 1, 1), or (1, 1) for 2-D params, optional
+        Multiplies the output's dz (and the book's error) before it is passed
+        down. Backprop is linear in it, so every returned ``dz`` comes out
+        scaled: plain SGD passes ``lr / B`` (:func:`sgd_scale`) and gets its
+        steps with one small product instead of one per layer. Only with
+        ``weight_grads=False``.
 
     ``exact``: dz_L = dL/dz of the output (from the output/loss pair), then
     ``da_{l-1} = dz_l @ W_l.T``, ``dz_{l-1} = da_{l-1} * f'(z_{l-1})``.
@@ -251,46 +258,70 @@ def backward(
     """
     if rule not in BACKPROP_RULES:
         raise ValueError(f"unknown backprop rule {rule!r}; valid rules: {', '.join(BACKPROP_RULES)}")
+    if scale is not None and weight_grads:
+        raise ValueError("scale gives scaled steps, not gradients: pass weight_grads=False with it")
     layer_acts = arch.layer_activations
     if derivatives is None:
         derivatives = [act.df(z) for act, z in zip(layer_acts, zs)]
     y = acts[-1]
-    dz = [arch.out.delta(y, T, derivatives[-1], layer_acts[-1])]
+    d = arch.out.delta(y, T, derivatives[-1], layer_acts[-1])
     e = y - T if rule == "book" else None
+    if scale is not None:
+        np.multiply(d, scale, out=d)  # delta returns a new array
+        if e is not None:
+            np.multiply(e, scale, out=e)
+    dz = [d]  # output layer first, reversed at the end
     for l in range(arch.n_layers - 1, 0, -1):
         W_T = params.W[l].swapaxes(-1, -2)
-        if rule == "exact":
-            da = np.matmul(dz[0], W_T)
+        if e is None:
+            da = np.matmul(d, W_T)
         else:
             e = np.matmul(_expand(e, layer_acts[l]), W_T)
             da = e
-        dz.insert(0, _expand(da, layer_acts[l - 1]) * derivatives[l - 1])
+        d = _expand(da, layer_acts[l - 1]) * derivatives[l - 1]
+        dz.append(d)
+    dz.reverse()
     if not weight_grads:
         return Grads(None, None, dz)
     dW, db = mean_grads(acts, dz, arch.bias)
     return Grads(dW, db, dz)
 
 
+def sgd_scale(lr: Array, B: int, params: Params) -> Array:
+    """``lr_k / B`` in the parameters' dtype, shaped to broadcast over network k's
+    arrays: (K, 1, 1), or (1, 1) for 2-D params. ``lr``: (K,)."""
+    W = params.W[0]
+    scale = (np.asarray(lr, dtype=np.float64) / B).astype(W.dtype)
+    return scale.reshape((-1,) + (1,) * (W.ndim - 1))
+
+
+def sgd_step(params: Params, acts: list[Array], steps: list[Array], buffers: list[Array]) -> None:
+    """In place, ``W -= a.T @ step`` (and ``b -= sum of step over the batch``)
+    per layer: plain SGD with ``steps = lr / B * dz``, as :func:`backward`
+    gives them with ``scale=sgd_scale(...)``.
+
+    The product goes to a preallocated buffer (``buffers[l]`` shaped like
+    ``W[l]``), so no full-size temporary is made: a batch-1 step on a
+    784-200-100-10 network is memory-bound on W, and this halves the passes
+    over it.
+    """
+    for l, (a, d) in enumerate(zip(acts[:-1], steps)):
+        params.W[l] -= _batch_product(a, d, out=buffers[l])
+        if params.b is not None:
+            params.b[l] -= sum_rows(d)
+
+
 def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, buffers: list[Array]) -> None:
     """In place, one SGD step ``W -= lr_k * dW`` (and ``b -= lr_k * db``) for
-    each network k, dW and db as :func:`backward` computes them.
-
-    ``lr / B`` scales the small dz before the weight product, and the product
-    goes to a preallocated buffer (``buffers[l]`` shaped like ``W[l]``), so no
-    full-size temporary is made: a batch-1 step on a 784-200-100-10 network
-    is memory-bound on W, and this halves the passes over it.
+    each network k, dW and db as :func:`backward` computes them, from the
+    unscaled ``dz`` (:func:`nn.training.train_epoch` scales inside backward
+    instead, which rounds differently in the last bit).
 
     ``acts``, ``dz``: as from :func:`forward` and :func:`backward` on the batch;
     ``lr``: (K,).
     """
-    B = dz[0].shape[-2]
-    scale = (np.asarray(lr, dtype=np.float64) / B).astype(params.W[0].dtype)
-    scale = scale.reshape((-1,) + (1,) * (params.W[0].ndim - 1))  # (K, 1, 1), or (1, 1) for 2-D params
-    for l, (a, d) in enumerate(zip(acts[:-1], dz)):
-        d = d * scale
-        params.W[l] -= _batch_product(a, d, out=buffers[l])
-        if params.b is not None:
-            params.b[l] -= sum_rows(d)
+    scale = sgd_scale(lr, dz[0].shape[-2], params)
+    sgd_step(params, acts, [d * scale for d in dz], buffers)
 
 
 # Rows per chunk when evaluating many inputs (test set, probe set). Small

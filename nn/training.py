@@ -3,10 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, forward, sgd_update
+from .network import Architecture, Params, backward, forward, sgd_scale, sgd_step
 from .optimizers import OptimizerState
 
 Array = np.ndarray
+
+# Inputs are gathered in chunks of whole batches, about this many bytes per
+# network: one fancy-index call per chunk instead of three per step, while a
+# chunk of MNIST rows stays a few MB even with K per-network orders. The rows
+# per chunk depend on the input width, the dtype and the batch size, never on
+# K: the chunks group the running loss's sums, so a run's numbers must not
+# depend on the other runs of its stack.
+GATHER_BYTES = 256 * 1024
+
+
+def chunk_rows(batch_size: int, n_in: int, itemsize: int) -> int:
+    """Samples per gathered chunk: a whole number of batches, at least one."""
+    return batch_size * max(1, GATHER_BYTES // (batch_size * n_in * itemsize))
 
 
 def train_epoch(
@@ -29,7 +42,7 @@ def train_epoch(
     order : (N,) permutation of the sample indices shared by all K networks
         (one (B, n_0) batch feeds them all), or (K, N), network k's own
         permutation in row k (runs of different seeds in one stack; each step
-        gathers a (K, B, n_0) batch). Either way network k sees exactly the
+        takes a (K, B, n_0) batch). Either way network k sees exactly the
         samples of its order, and its numbers are those of training it alone.
     lr : (K,) learning rate of each network
     batch_size : 1 updates after every sample, as the book does; the last
@@ -45,13 +58,19 @@ def train_epoch(
         were seen, each measured just before the update it caused (the
         running figures most training logs print). Accuracy is NaN without
         ``labels``.
+
+    Plain SGD scales the output's dz by ``lr / B`` inside :func:`backward`
+    (every layer's step then comes out scaled); other optimizers get the
+    unscaled ``dz``. The outputs of a chunk's steps are kept, and its loss
+    and accuracy computed at the chunk's end in a few vectorised calls.
     """
     lr = np.asarray(lr, dtype=np.float64)
     order = np.asarray(order)
     K = params.K
     if order.ndim not in (1, 2) or (order.ndim == 2 and order.shape[0] != K):
         raise ValueError(f"order must be (N,) or (K, N) = ({K}, N), got shape {order.shape}")
-    if order.ndim == 1 and K == 1 and (optimizer is None or optimizer.plain_sgd):
+    plain_sgd = optimizer is None or optimizer.plain_sgd
+    if order.ndim == 1 and K == 1 and plain_sgd:
         # One network: 2-D arrays throughout (views, so the stack is updated).
         # Any other optimizer keeps the stack's 3-D shapes (its slots are (K, ...)).
         params = params.single()
@@ -59,18 +78,35 @@ def train_epoch(
     correct = np.zeros(K)
     buffers = [np.empty_like(w) for w in params.W]
     n = order.shape[-1]
-    update = sgd_update if optimizer is None else optimizer.update
+    rows = chunk_rows(batch_size, X.shape[-1], X.itemsize)
+    scales: dict[int, Array] = {}  # lr / B per batch size B (the last batch may be smaller)
+    steps = 0
     # A diverging network overflows to inf/NaN; that is recorded by the
     # caller after the epoch, and must not flood the console meanwhile.
     with np.errstate(all="ignore"):
-        for s in range(0, n, batch_size):
-            idx = order[..., s : s + batch_size]  # (B,) or (K, B)
-            derivatives: list[Array] = []
-            zs, acts = forward(arch, params, X[idx], derivatives)
-            y, t = acts[-1], T[idx]
-            loss_sum += arch.out.loss(y, t).sum(axis=-1, dtype=np.float64)
+        for start in range(0, n, rows):
+            idx = order[..., start : start + rows]  # (rows,) or (K, rows)
+            X_chunk, T_chunk = X[idx], T[idx]
+            outputs = []
+            for s in range(0, idx.shape[-1], batch_size):
+                x, t = X_chunk[..., s : s + batch_size, :], T_chunk[..., s : s + batch_size, :]
+                derivatives: list[Array] = []
+                zs, acts = forward(arch, params, x, derivatives)
+                outputs.append(acts[-1])
+                if plain_sgd:
+                    B = x.shape[-2]
+                    if B not in scales:
+                        scales[B] = sgd_scale(lr, B, params)
+                    grads = backward(arch, params, zs, acts, t, rule, derivatives, False, scales[B])
+                    sgd_step(params, acts, grads.dz, buffers)
+                    steps += 1
+                else:
+                    grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
+                    optimizer.update(params, acts, grads.dz, lr, buffers)
+            y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-2)
+            loss_sum += arch.out.loss(y, T_chunk).sum(axis=-1, dtype=np.float64)
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
-            grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
-            update(params, acts, grads.dz, lr, buffers)
+    if optimizer is not None:
+        optimizer.t += steps  # its update counts the other optimizers' steps
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))
