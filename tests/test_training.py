@@ -1,0 +1,123 @@
+"""train_epoch's shortcuts against the straightforward loop: inputs gathered in
+chunks, running loss and accuracy computed once per chunk, plain SGD's lr / B
+applied inside backward. The same numbers, to rounding."""
+import numpy as np
+import pytest
+
+import nn
+from nn import training
+
+ARCH = nn.Architecture((6, 5, 4, 3), activation="tanh", output="softmax", bias=True)
+N, B = 50, 4  # 12 full batches and one of 2
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, ARCH.sizes[0]))
+    labels = rng.integers(0, ARCH.sizes[-1], N)
+    return X, np.eye(ARCH.sizes[-1])[labels], labels
+
+
+def _straightforward_epoch(arch, params, X, T, order, lr, batch_size, rule, labels):
+    """Gather, forward, loss and accuracy, gradient step: one batch at a time, for one network."""
+    loss = correct = 0.0
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        zs, acts = nn.forward(arch, params, X[idx])
+        loss += arch.out.loss(acts[-1], T[idx]).sum()
+        correct += (acts[-1].argmax(axis=-1) == labels[idx]).sum()
+        grads = nn.backward(arch, params, zs, acts, T[idx], rule)
+        for l in range(arch.n_layers):
+            params.W[l] -= lr * grads.dW[l]
+            if params.b is not None:
+                params.b[l] -= lr * grads.db[l]
+    return loss / len(order), correct / len(order)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 3 batches of B = 4 rows of 6 float64: several chunks per epoch."""
+    monkeypatch.setattr(training, "GATHER_BYTES", 3 * B * ARCH.sizes[0] * 8)
+    assert training.chunk_rows(B, ARCH.sizes[0], 8) == 3 * B
+
+
+@pytest.mark.parametrize("rule", nn.BACKPROP_RULES)
+def test_running_figures_and_weights_equal_the_straightforward_loop(small_chunks, rule):
+    X, T, labels = _data()
+    order = np.random.default_rng(1).permutation(N)
+    start = nn.init_params(ARCH, ["glorot_uniform"], [np.random.default_rng(2)])
+    params, expected = start.copy(), start.select([0])
+    loss, acc = nn.train_epoch(ARCH, params, X, T, order, np.array([0.3]), B, rule, labels)
+    exp_loss, exp_acc = _straightforward_epoch(ARCH, expected, X, T, order, 0.3, B, rule, labels)
+    assert loss[0] == pytest.approx(exp_loss, rel=1e-12)
+    assert acc[0] == exp_acc  # counts: exact
+    for w, w_exp, w0 in zip(params.W + params.b, expected.W + expected.b, start.W + start.b):
+        assert np.abs(w - w0).max() > 1e-3  # it trained
+        np.testing.assert_allclose(w, w_exp, rtol=1e-12, atol=1e-14)
+
+
+def test_per_network_orders_in_chunks_equal_the_straightforward_loop(small_chunks):
+    X, T, labels = _data(3)
+    orders = np.stack([np.random.default_rng(10 + k).permutation(N) for k in range(3)])
+    lr = np.array([0.1, 0.3, 0.5])
+    start = nn.init_params(ARCH, ["glorot_uniform", "he_normal", "lecun_normal"],
+                           [np.random.default_rng(k) for k in range(3)])
+    params = start.copy()
+    loss, acc = nn.train_epoch(ARCH, params, X, T, orders, lr, B, "exact", labels)
+    for k in range(3):
+        expected = start.select([k])
+        exp_loss, exp_acc = _straightforward_epoch(ARCH, expected, X, T, orders[k], lr[k], B, "exact", labels)
+        assert loss[k] == pytest.approx(exp_loss, rel=1e-12) and acc[k] == exp_acc
+        for w, w_exp in zip(params.W + params.b, expected.W + expected.b):
+            np.testing.assert_allclose(w[k], w_exp[0], rtol=1e-12, atol=1e-14)
+
+
+def test_chunking_does_not_change_the_numbers(monkeypatch):
+    # The chunk size only groups the loss's sums: to rounding, the same epoch.
+    X, T, labels = _data(4)
+    order = np.random.default_rng(5).permutation(N)
+    start = nn.init_params(ARCH, ["he_normal"], [np.random.default_rng(6)])
+    got = {}
+    for batches in (1, 2, 13):
+        monkeypatch.setattr(training, "GATHER_BYTES", batches * B * ARCH.sizes[0] * 8)
+        params = start.copy()
+        got[batches] = nn.train_epoch(ARCH, params, X, T, order, np.array([0.2]), B, "exact", labels), params
+    (loss1, acc1), p1 = got[1]
+    for (loss, acc), p in (got[2], got[13]):
+        assert loss[0] == pytest.approx(loss1[0], rel=1e-14) and acc[0] == acc1[0]
+        for w, w1 in zip(p.W + p.b, p1.W + p1.b):
+            np.testing.assert_array_equal(w, w1)  # the updates never see the chunks
+
+
+@pytest.mark.parametrize("batch_size, n_in, itemsize", [(1, 784, 8), (32, 64, 4), (64, 784, 8), (7, 3, 4)])
+def test_chunks_are_whole_batches(batch_size, n_in, itemsize):
+    rows = training.chunk_rows(batch_size, n_in, itemsize)
+    assert rows % batch_size == 0 and rows >= batch_size
+    assert rows * n_in * itemsize <= max(training.GATHER_BYTES, batch_size * n_in * itemsize)
+
+
+def test_plain_sgd_with_an_optimizer_state_counts_its_updates():
+    X, T, labels = _data()
+    params = nn.init_params(ARCH, ["he_normal"], [np.random.default_rng(0)])
+    state = nn.init_state("sgd", params)
+    alone = params.copy()
+    nn.train_epoch(ARCH, params, X, T, np.arange(N), np.array([0.1]), B, "exact", labels, state)
+    nn.train_epoch(ARCH, alone, X, T, np.arange(N), np.array([0.1]), B, "exact", labels)
+    assert state.t == 13  # 12 full batches and one of 2
+    for w, w_alone in zip(params.W, alone.W):
+        np.testing.assert_array_equal(w, w_alone)
+
+
+def test_scaled_backward_gives_lr_over_B_times_dz():
+    X, T, _ = _data()
+    params = nn.init_params(ARCH, ["he_normal", "book"], [np.random.default_rng(k) for k in range(2)])
+    zs, acts = nn.forward(ARCH, params, X[:B])
+    lr = np.array([0.1, 0.7])
+    for rule in nn.BACKPROP_RULES:
+        plain = nn.backward(ARCH, params, zs, acts, T[:B], rule, weight_grads=False)
+        scaled = nn.backward(ARCH, params, zs, acts, T[:B], rule, weight_grads=False,
+                             scale=nn.network.sgd_scale(lr, B, params))
+        for d, d_scaled in zip(plain.dz, scaled.dz):
+            np.testing.assert_allclose(d_scaled, (lr / B)[:, None, None] * d, rtol=1e-13, atol=1e-16)
+    with pytest.raises(ValueError, match="weight_grads=False"):
+        nn.backward(ARCH, params, zs, acts, T[:B], scale=nn.network.sgd_scale(lr, B, params))
