@@ -144,6 +144,19 @@ def init_params(arch: Architecture, inits: Sequence[str], rngs: Sequence[np.rand
     return Params(W, b)
 
 
+def _matmul(a: Array, b: Array, out: Array | None = None) -> Array:
+    """``np.matmul(a, b, out=out)``, through ``np.dot`` when both are 2-D (one network).
+
+    ``np.dot`` calls the same BLAS routine with the same arguments (bit for
+    bit the numbers of ``np.matmul`` on each network of a stack, which the
+    stack tests check) and costs 0.4-1 us less per call: a 64-32-32-10 step
+    at batch 32 makes 8 products of 1.5-4 us.
+    """
+    if a.ndim == 2 and b.ndim == 2:
+        return np.dot(a, b, out=out)
+    return np.matmul(a, b, out=out)
+
+
 def _check_inputs(arch: Architecture, X: Array) -> None:
     if X.shape[-1] != arch.sizes[0]:
         raise ValueError(
@@ -174,7 +187,7 @@ def forward(
     zs, acts = [], [X]
     a = X
     for l, act in enumerate(arch.layer_activations):
-        z = np.matmul(a, params.W[l])
+        z = _matmul(a, params.W[l])
         if params.b is not None:
             z += params.b[l]
         if derivatives is None:
@@ -201,7 +214,7 @@ def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
         # multiply at 784x200 (65 against 100 us, float64), which calls its
         # inner loop once per row, and computes the same products.
         return np.einsum("...i,...j->...ij", a[..., 0, :], d[..., 0, :], out=out)
-    return np.matmul(a.swapaxes(-1, -2), d, out=out)
+    return _matmul(a.swapaxes(-1, -2), d, out=out)
 
 
 def mean_grads(
@@ -274,9 +287,9 @@ def backward(
     for l in range(arch.n_layers - 1, 0, -1):
         W_T = params.W[l].swapaxes(-1, -2)
         if e is None:
-            da = np.matmul(d, W_T)
+            da = _matmul(d, W_T)
         else:
-            e = np.matmul(_expand(e, layer_acts[l]), W_T)
+            e = _matmul(_expand(e, layer_acts[l]), W_T)
             da = e
         d = _expand(da, layer_acts[l - 1]) * derivatives[l - 1]
         dz.append(d)
