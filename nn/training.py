@@ -14,7 +14,7 @@ Array = np.ndarray
 # per chunk depend on the input width, the dtype and the batch size, never on
 # K: the chunks group the running loss's sums, so a run's numbers must not
 # depend on the other runs of its stack.
-GATHER_BYTES = 256 * 1024
+GATHER_BYTES = 1024 * 1024
 
 
 def chunk_rows(batch_size: int, n_in: int, itemsize: int) -> int:
