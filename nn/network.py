@@ -205,16 +205,33 @@ def _expand(da: Array, act: Activation) -> Array:
     return da if act.pieces == 1 else np.repeat(da, act.pieces, axis=-1)
 
 
+# Entries of one network's outer product from which a BLAS call per network
+# beats one einsum over the stack (see _batch_product).
+_BLAS_OUTER_MIN = 4096
+
+
 def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
     """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)
     (2-D for one network: (B, n), (B, m) -> (n, m))."""
-    if d.shape[-2] == 1:
-        # One sample per update (the book): an outer product. matmul of
-        # (n,1)@(1,m) is slow; einsum writes it 1.5-2x faster than a broadcast
-        # multiply at 784x200 (65 against 100 us, float64), which calls its
-        # inner loop once per row, and computes the same products.
+    if d.shape[-2] != 1:
+        return _matmul(a.swapaxes(-1, -2), d, out=out)
+    # One sample per update (the book): an outer product, each entry one
+    # multiplication, so every way of writing it gives the same numbers.
+    if a.shape[-1] * d.shape[-1] < _BLAS_OUTER_MIN:
+        # matmul of (n,1)@(1,m) is slow; einsum writes it 1.5-2x faster than
+        # a broadcast multiply, which calls its inner loop once per row, and
+        # covers the whole stack in one call.
         return np.einsum("...i,...j->...ij", a[..., 0, :], d[..., 0, :], out=out)
-    return _matmul(a.swapaxes(-1, -2), d, out=out)
+    # Large: BLAS's rank-1 product (np.dot of (n,1) and (1,m)) writes it
+    # 1.4-1.8x faster than einsum (43 against 59-76 us per network at
+    # 784x200, float64), worth a call per network.
+    if d.ndim == 2:
+        return np.dot(a.T, d, out=out)
+    if out is None:
+        out = np.empty(d.shape[:-2] + (a.shape[-1], d.shape[-1]), d.dtype)
+    for k in range(d.shape[0]):
+        np.dot((a[k] if a.ndim == 3 else a).T, d[k], out=out[k])
+    return out
 
 
 def mean_grads(
