@@ -121,3 +121,50 @@ def test_scaled_backward_gives_lr_over_B_times_dz():
             np.testing.assert_allclose(d_scaled, (lr / B)[:, None, None] * d, rtol=1e-13, atol=1e-16)
     with pytest.raises(ValueError, match="weight_grads=False"):
         nn.backward(ARCH, params, zs, acts, T[:B], scale=nn.network.sgd_scale(lr, B, params))
+
+
+@pytest.mark.parametrize("shared_order", [True, False], ids=["shared order", "own orders"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batch1_outer_products_give_the_same_numbers_through_blas_and_einsum(monkeypatch, dtype, shared_order):
+    # Large batch-1 products go through BLAS network by network, small ones
+    # through one einsum: a threshold of 1 sends every layer through BLAS.
+    arch = nn.Architecture((6, 5, 4, 3), activation="relu", output="same", bias=False, dtype=dtype)
+    X, T, labels = _data(7)
+    X, T = np.abs(X).astype(dtype), (0.01 + 0.98 * T).astype(dtype)
+    orders = np.stack([np.random.default_rng(20 + k).permutation(N) for k in range(3)])
+    if shared_order:  # one (N,) order: the first layer's input is shared by the stack
+        orders = np.broadcast_to(orders[0], orders.shape)
+    lr = np.array([0.05, 0.1, 0.2])
+    start = nn.init_params(arch, ["book"] * 3, [np.random.default_rng(k) for k in range(3)])
+    got = {}
+    for threshold in (1, 10**9):
+        monkeypatch.setattr(nn.network, "_BLAS_OUTER_MIN", threshold)
+        stack = start.copy()
+        figures = nn.train_epoch(arch, stack, X, T, orders[0] if shared_order else orders, lr, 1, "book", labels)
+        alone = []
+        for k in range(3):
+            p = start.select([k])
+            alone.append((nn.train_epoch(arch, p, X, T, orders[k], lr[k : k + 1], 1, "book", labels), p))
+        got[threshold] = figures, stack, alone
+    for threshold, (figures, stack, alone) in got.items():
+        for k, ((loss_k, acc_k), p) in enumerate(alone):
+            assert loss_k[0] == figures[0][k] and acc_k[0] == figures[1][k]
+            for w, w_alone in zip(stack.W, p.W):
+                np.testing.assert_array_equal(w[k], w_alone[0])
+        for w, w_einsum, w0 in zip(stack.W, got[10**9][1].W, start.W):
+            np.testing.assert_array_equal(w, w_einsum)
+            assert np.abs(w - w0).max() > 1e-4
+
+
+def test_mean_grads_at_batch1_are_the_same_through_blas_and_einsum(monkeypatch):
+    # The optimizers' path: dW of a stack at batch 1, both ways.
+    params = nn.init_params(ARCH, ["he_normal"] * 2, [np.random.default_rng(k) for k in range(2)])
+    X, T, _ = _data(8)
+    zs, acts = nn.forward(ARCH, params, np.stack([X[:1], X[1:2]]))
+    dz = nn.backward(ARCH, params, zs, acts, np.stack([T[:1], T[1:2]]), weight_grads=False).dz
+    monkeypatch.setattr(nn.network, "_BLAS_OUTER_MIN", 1)
+    blas, _ = nn.network.mean_grads(acts, dz, False)
+    monkeypatch.setattr(nn.network, "_BLAS_OUTER_MIN", 10**9)
+    einsum, _ = nn.network.mean_grads(acts, dz, False)
+    for g, g_einsum in zip(blas, einsum):
+        np.testing.assert_array_equal(g, g_einsum)
