@@ -108,5 +108,5 @@ def train_epoch(
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
     if optimizer is not None:
-        optimizer.t += steps  # its update counts the other optimizers' steps
+        optimizer.t += steps  # plain SGD bypassed optimizer.update, which counts the updates
     return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))
