@@ -8,18 +8,25 @@ from .optimizers import OptimizerState
 
 Array = np.ndarray
 
-# Inputs are gathered in chunks of whole batches, about this many bytes per
-# network: one fancy-index call per chunk instead of three per step, while a
-# chunk of MNIST rows stays a few MB even with K per-network orders. The rows
-# per chunk depend on the input width, the dtype and the batch size, never on
-# K: the chunks group the running loss's sums, so a run's numbers must not
-# depend on the other runs of its stack.
-GATHER_BYTES = 1024 * 1024
+# Steps run in chunks of whole batches: the chunk's inputs and targets are
+# gathered in one fancy-index call each (not three per step), and its outputs
+# kept for the running loss and accuracy, computed once per chunk. A chunk's
+# arrays (inputs, per network when the orders are, and K networks' outputs)
+# take about this many bytes, so that they stay in the L2 cache (an argmax
+# over (20, 1437, 10) outputs took 950 us in one piece, 12 x 31 us in
+# chunks of 128 rows; a K=20 digits epoch with per-network orders ran 1.05x
+# faster than with chunks of 1 MB per network, one with a shared order the same).
+CHUNK_BYTES = 512 * 1024
 
 
-def chunk_rows(batch_size: int, n_in: int, itemsize: int) -> int:
-    """Samples per gathered chunk: a whole number of batches, at least one."""
-    return batch_size * max(1, GATHER_BYTES // (batch_size * n_in * itemsize))
+def chunk_rows(batch_size: int, K: int, X: Array, T: Array, shared_inputs: bool) -> int:
+    """Samples per chunk: a whole number of batches, at least one.
+
+    ``X`` (N, n_0) and ``T`` (N, n_out) the epoch's inputs and targets,
+    ``shared_inputs`` whether one order feeds all K networks.
+    """
+    row_bytes = (X.shape[-1] * (1 if shared_inputs else K) + T.shape[-1] * K) * X.itemsize
+    return batch_size * max(1, CHUNK_BYTES // (batch_size * row_bytes))
 
 
 def train_epoch(
@@ -74,11 +81,13 @@ def train_epoch(
         # One network: 2-D arrays throughout (views, so the stack is updated).
         # Any other optimizer keeps the stack's 3-D shapes (its slots are (K, ...)).
         params = params.single()
-    loss_sum = np.zeros(K)
+    n = order.shape[-1]
+    # Each sample's loss, summed at the end of the epoch: the sums do not
+    # depend on the chunks, whose size depends on K.
+    sample_loss = np.empty((K, n))
     correct = np.zeros(K)
     buffers = [np.empty_like(w) for w in params.W]
-    n = order.shape[-1]
-    rows = chunk_rows(batch_size, X.shape[-1], X.itemsize)
+    rows = chunk_rows(batch_size, K, X, T, order.ndim == 1)
     scales: dict[int, Array] = {}  # lr / B per batch size B (the last batch may be smaller)
     steps = 0
     # A diverging network overflows to inf/NaN; that is recorded by the
@@ -104,9 +113,9 @@ def train_epoch(
                     grads = backward(arch, params, zs, acts, t, rule, derivatives, weight_grads=False)
                     optimizer.update(params, acts, grads.dz, lr, buffers)
             y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-2)
-            loss_sum += arch.out.loss(y, T_chunk).sum(axis=-1, dtype=np.float64)
+            sample_loss[:, start : start + rows] = arch.out.loss(y, T_chunk)
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
     if optimizer is not None:
         optimizer.t += steps  # plain SGD bypassed optimizer.update, which counts the updates
-    return loss_sum / n, (correct / n if labels is not None else np.full(K, np.nan))
+    return sample_loss.sum(axis=-1) / n, (correct / n if labels is not None else np.full(K, np.nan))

@@ -34,11 +34,16 @@ def _straightforward_epoch(arch, params, X, T, order, lr, batch_size, rule, labe
     return loss / len(order), correct / len(order)
 
 
+# Bytes of one sample of one network in a chunk: 6 inputs and 3 outputs, float64.
+ROW_BYTES = (ARCH.sizes[0] + ARCH.sizes[-1]) * 8
+
+
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of 3 batches of B = 4 rows of 6 float64: several chunks per epoch."""
-    monkeypatch.setattr(training, "GATHER_BYTES", 3 * B * ARCH.sizes[0] * 8)
-    assert training.chunk_rows(B, ARCH.sizes[0], 8) == 3 * B
+    """Chunks of 3 batches of B = 4 samples for one network: several chunks per epoch."""
+    monkeypatch.setattr(training, "CHUNK_BYTES", 3 * B * ROW_BYTES)
+    X, T, _ = _data()
+    assert training.chunk_rows(B, 1, X, T, True) == 3 * B
 
 
 @pytest.mark.parametrize("rule", nn.BACKPROP_RULES)
@@ -73,27 +78,33 @@ def test_per_network_orders_in_chunks_equal_the_straightforward_loop(small_chunk
 
 
 def test_chunking_does_not_change_the_numbers(monkeypatch):
-    # The chunk size only groups the loss's sums: to rounding, the same epoch.
+    # The chunk size depends on K; the numbers must not: bit for bit the same
+    # epoch (the losses are summed at its end, not per chunk).
     X, T, labels = _data(4)
     order = np.random.default_rng(5).permutation(N)
     start = nn.init_params(ARCH, ["he_normal"], [np.random.default_rng(6)])
     got = {}
     for batches in (1, 2, 13):
-        monkeypatch.setattr(training, "GATHER_BYTES", batches * B * ARCH.sizes[0] * 8)
+        monkeypatch.setattr(training, "CHUNK_BYTES", batches * B * ROW_BYTES)
         params = start.copy()
         got[batches] = nn.train_epoch(ARCH, params, X, T, order, np.array([0.2]), B, "exact", labels), params
     (loss1, acc1), p1 = got[1]
     for (loss, acc), p in (got[2], got[13]):
-        assert loss[0] == pytest.approx(loss1[0], rel=1e-14) and acc[0] == acc1[0]
+        assert loss[0] == loss1[0] and acc[0] == acc1[0]
         for w, w1 in zip(p.W + p.b, p1.W + p1.b):
-            np.testing.assert_array_equal(w, w1)  # the updates never see the chunks
+            np.testing.assert_array_equal(w, w1)
 
 
-@pytest.mark.parametrize("batch_size, n_in, itemsize", [(1, 784, 8), (32, 64, 4), (64, 784, 8), (7, 3, 4)])
-def test_chunks_are_whole_batches(batch_size, n_in, itemsize):
-    rows = training.chunk_rows(batch_size, n_in, itemsize)
+@pytest.mark.parametrize("batch_size, K, n_in, dtype, shared", [
+    (1, 1, 784, "float64", True), (32, 20, 64, "float32", True), (32, 20, 64, "float32", False),
+    (64, 1, 784, "float64", True), (7, 3, 3, "float32", False), (10_000, 1, 64, "float64", True)])
+def test_chunks_are_whole_batches_of_about_the_chunk_bytes(batch_size, K, n_in, dtype, shared):
+    X, T = np.zeros((5, n_in), dtype), np.zeros((5, 10), dtype)
+    rows = training.chunk_rows(batch_size, K, X, T, shared)
     assert rows % batch_size == 0 and rows >= batch_size
-    assert rows * n_in * itemsize <= max(training.GATHER_BYTES, batch_size * n_in * itemsize)
+    row_bytes = (n_in * (1 if shared else K) + 10 * K) * X.itemsize
+    assert rows == batch_size or rows * row_bytes <= training.CHUNK_BYTES
+    assert (rows + batch_size) * row_bytes > training.CHUNK_BYTES  # as many batches as fit
 
 
 def test_plain_sgd_with_an_optimizer_state_counts_its_updates():
