@@ -28,7 +28,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .initializers import get_initializer
 from .outputs import Output, get_output
-from .reductions import sum_rows
+from .reductions import shared_ones, sum_rows
 
 Array = np.ndarray
 
@@ -90,10 +90,19 @@ class Architecture:
 
 @dataclass
 class Params:
-    """Weights and biases of K stacked networks (see module docstring)."""
+    """Weights and biases of K stacked networks (see module docstring).
+
+    ``fused``, set on a :meth:`fused_copy`, holds per layer one array
+    (K, n_l + 1, n_{l+1} * pieces) whose first n_l rows are ``W[l]`` and
+    whose last row is ``b[l]`` (both views of it). :func:`forward` then adds
+    the bias inside the product, through a column of ones on the layer's
+    input, and :func:`sgd_step` applies a layer's weight and bias steps with
+    one product and one subtraction: plain SGD trains on such a copy.
+    """
 
     W: list[Array]
     b: list[Array] | None = None
+    fused: list[Array] | None = None
 
     @property
     def K(self) -> int:
@@ -114,7 +123,18 @@ class Params:
         on these; it measured within noise of the stack of one (NumPy costs a
         2-D call about what it costs a 3-D one).
         """
-        return Params([w[0] for w in self.W], None if self.b is None else [x[0] for x in self.b])
+        first = lambda arrays: None if arrays is None else [x[0] for x in arrays]  # noqa: E731
+        return Params(first(self.W), first(self.b), first(self.fused))
+
+    def fused_copy(self) -> "Params":
+        """A copy with biases (required) in the ``fused`` layout; :meth:`assign` copies it back."""
+        fused = [np.concatenate((w, b), axis=-2) for w, b in zip(self.W, self.b)]
+        return Params([f[..., :-1, :] for f in fused], [f[..., -1:, :] for f in fused], fused)
+
+    def assign(self, other: "Params") -> None:
+        """Copy the values of ``other`` (same shapes) into these arrays, in place."""
+        for dst, src in zip(self.W + (self.b or []), other.W + (other.b or [])):
+            dst[...] = src
 
 
 @dataclass
@@ -163,6 +183,11 @@ def _check_inputs(arch: Architecture, X: Array) -> None:
         )
 
 
+def _with_ones(a: Array) -> Array:
+    """``a`` (..., n) with a column of ones appended: (..., n + 1)."""
+    return np.concatenate((a, shared_ones(a.shape[:-1] + (1,), a.dtype)), axis=-1)
+
+
 def forward(
     arch: Architecture, params: Params, X: Array, derivatives: list | None = None
 ) -> tuple[list[Array], list[Array]]:
@@ -180,21 +205,30 @@ def forward(
     -------
     zs : list of (K, B, n_l * pieces), pre-activations per weight layer
     acts : list, ``acts[0] = X`` then (K, B, n_l) per weight layer;
-        ``acts[-1]`` is the network's output.
+        ``acts[-1]`` is the network's output. With ``params.fused`` every
+        ``acts[l]`` but the output carries a last column of ones (n_l + 1),
+        the input of the fused product.
     """
     _check_inputs(arch, X)
-    zs, acts = [], [X]
-    a = X
+    fused = params.fused
+    a = X if fused is None else _with_ones(X)
+    zs, acts = [], [a]
     product = _product(X, params.W[0])
+    last = arch.n_layers - 1
     for l, act in enumerate(arch.layer_activations):
-        z = product(a, params.W[l])
-        if params.b is not None:
-            z += params.b[l]
+        if fused is not None:
+            z = product(a, fused[l])  # the ones column times the bias row adds the bias
+        else:
+            z = product(a, params.W[l])
+            if params.b is not None:
+                z += params.b[l]
         if derivatives is None:
             a = act.f(z)
         else:
             a, d = act.value_and_derivative(z)
             derivatives.append(d)
+        if fused is not None and l < last:
+            a = _with_ones(a)
         zs.append(z)
         acts.append(a)
     return zs, acts
@@ -305,6 +339,8 @@ def backward(
         raise ValueError(f"unknown backprop rule {rule!r}; valid rules: {', '.join(BACKPROP_RULES)}")
     if scale is not None and weight_grads:
         raise ValueError("scale gives scaled steps, not gradients: pass weight_grads=False with it")
+    if params.fused is not None and weight_grads:
+        raise ValueError("fused params are for sgd_step: pass weight_grads=False with them")
     layer_acts = arch.layer_activations
     if derivatives is None:
         derivatives = [act.df(z) for act, z in zip(layer_acts, zs)]
@@ -347,12 +383,15 @@ def sgd_step(params: Params, acts: list[Array], steps: list[Array], buffers: lis
     gives them with ``scale=sgd_scale(...)``.
 
     The product goes to a preallocated buffer (``buffers[l]`` shaped like
-    ``W[l]``), so no full-size temporary is made: a batch-1 step on a
-    784-200-100-10 network is memory-bound on W, and this halves the passes
-    over it.
+    ``W[l]``, or like ``fused[l]`` for fused params), so no full-size
+    temporary is made: a batch-1 step on a 784-200-100-10 network is
+    memory-bound on W, and this halves the passes over it. With
+    ``params.fused`` (and ``acts`` from :func:`forward` on them, with their
+    column of ones) the product's last row is the bias step, and one
+    subtraction applies both.
     """
     for l, (a, d) in enumerate(zip(acts[:-1], steps)):
-        W = params.W[l]
+        W = params.W[l] if params.fused is None else params.fused[l]
         if W.ndim == 3 and _blas_outer(a, d):
             # A stack at batch 1, large: network by network through one
             # network's share of the buffer, which stays in cache (98 against
@@ -361,7 +400,7 @@ def sgd_step(params: Params, acts: list[Array], steps: list[Array], buffers: lis
                 W[k] -= _outer(_network(a, k), d[k], buffers[l][0])
         else:
             W -= _batch_product(a, d, out=buffers[l])
-        if params.b is not None:
+        if params.fused is None and params.b is not None:
             params.b[l] -= sum_rows(d)
 
 

@@ -81,12 +81,16 @@ def train_epoch(
         # One network: 2-D arrays throughout (views, so the stack is updated).
         # Any other optimizer keeps the stack's 3-D shapes (its slots are (K, ...)).
         params = params.single()
+    target = params
+    if plain_sgd and params.b is not None:
+        # Biases fused with the weights for the epoch (see Params), copied back at its end.
+        params = params.fused_copy()
     n = order.shape[-1]
     # Each sample's loss, summed at the end of the epoch: the sums do not
     # depend on the chunks, whose size depends on K.
     sample_loss = np.empty((K, n))
     correct = np.zeros(K)
-    buffers = [np.empty_like(w) for w in params.W]
+    buffers = [np.empty_like(w) for w in (params.fused or params.W)]
     rows = chunk_rows(batch_size, K, X, T, order.ndim == 1)
     scales: dict[int, Array] = {}  # lr / B per batch size B (the last batch may be smaller)
     steps = 0
@@ -116,6 +120,8 @@ def train_epoch(
             sample_loss[:, start : start + rows] = arch.out.loss(y, T_chunk)
             if labels is not None:
                 correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
+    if params is not target:
+        target.assign(params)
     if optimizer is not None:
         optimizer.t += steps  # plain SGD bypassed optimizer.update, which counts the updates
     return sample_loss.sum(axis=-1) / n, (correct / n if labels is not None else np.full(K, np.nan))
