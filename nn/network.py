@@ -123,8 +123,7 @@ class Params:
         on these; it measured within noise of the stack of one (NumPy costs a
         2-D call about what it costs a 3-D one).
         """
-        first = lambda arrays: None if arrays is None else [x[0] for x in arrays]  # noqa: E731
-        return Params(first(self.W), first(self.b), first(self.fused))
+        return Params(*(None if arrays is None else [x[0] for x in arrays] for arrays in (self.W, self.b, self.fused)))
 
     def fused_copy(self) -> "Params":
         """A copy with biases (required) in the ``fused`` layout; :meth:`assign` copies it back."""

@@ -67,8 +67,9 @@ def train_epoch(
         ``labels``.
 
     Plain SGD scales the output's dz by ``lr / B`` inside :func:`backward`
-    (every layer's step then comes out scaled); other optimizers get the
-    unscaled ``dz``. The outputs of a chunk's steps are kept, and its loss
+    (every layer's step then comes out scaled) and, with biases, trains on a
+    fused copy of the parameters (:class:`nn.network.Params`), written back
+    at the end; other optimizers get the unscaled ``dz``. The outputs of a chunk's steps are kept, and its loss
     and accuracy computed at the chunk's end in a few vectorised calls.
     """
     lr = np.asarray(lr, dtype=np.float64)

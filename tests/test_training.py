@@ -179,3 +179,40 @@ def test_mean_grads_at_batch1_are_the_same_through_blas_and_einsum(monkeypatch):
     einsum, _ = nn.network.mean_grads(acts, dz, False)
     for g, g_einsum in zip(blas, einsum):
         np.testing.assert_array_equal(g, g_einsum)
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["stack", "2-D"])
+def test_fused_params_compute_what_the_plain_ones_do(single):
+    # W and b as views of one array per layer, the bias added inside the product.
+    params = nn.init_params(ARCH, ["he_normal", "book"], [np.random.default_rng(k) for k in range(2)])
+    params.b = [np.random.default_rng(9).normal(size=b.shape) for b in params.b]
+    if single:
+        params = params.single()
+    X, T, _ = _data(9)
+    x, t = X[:B], T[:B]
+    fused = params.fused_copy()
+    for w, w_f, b, b_f, f in zip(params.W, fused.W, params.b, fused.b, fused.fused):
+        assert np.shares_memory(w_f, f) and np.shares_memory(b_f, f)
+        np.testing.assert_array_equal(w_f, w)
+        np.testing.assert_array_equal(b_f, b)
+    der, der_f = [], []
+    zs, acts = nn.forward(ARCH, params, x, der)
+    zs_f, acts_f = nn.forward(ARCH, fused, x, der_f)
+    for a, a_f in zip(acts[:-1], acts_f[:-1]):  # inputs of the products: a column of ones more
+        np.testing.assert_array_equal(a_f[..., :-1], a)
+        assert (a_f[..., -1] == 1).all()
+    for z, z_f in zip(zs, zs_f):
+        np.testing.assert_allclose(z_f, z, rtol=1e-12, atol=1e-14)
+    scale = nn.network.sgd_scale(np.array([0.5, 0.2]) if not single else np.array([0.5]), B, params)
+    steps = nn.backward(ARCH, params, zs, acts, t, "exact", der, False, scale).dz
+    steps_f = nn.backward(ARCH, fused, zs_f, acts_f, t, "exact", der_f, False, scale).dz
+    nn.network.sgd_step(params, acts, steps, [np.empty_like(w) for w in params.W])
+    nn.network.sgd_step(fused, acts_f, steps_f, [np.empty_like(f) for f in fused.fused])
+    for p, p_f in zip(params.W + params.b, fused.W + fused.b):
+        np.testing.assert_allclose(p_f, p, rtol=1e-12, atol=1e-14)
+    back = params.copy()
+    back.assign(fused)
+    for p, p_f in zip(back.W + back.b, fused.W + fused.b):
+        np.testing.assert_array_equal(p, p_f)
+    with pytest.raises(ValueError, match="sgd_step"):
+        nn.backward(ARCH, fused, zs_f, acts_f, t)
