@@ -175,15 +175,17 @@ def _product(a: Array, b: Array):
     return np.dot if a.ndim == 2 and b.ndim == 2 else np.matmul
 
 
-def _check_inputs(arch: Architecture, X: Array) -> None:
-    if X.shape[-1] != arch.sizes[0]:
+def _check_inputs(arch: Architecture, X: Array, ones: bool = False) -> None:
+    if X.shape[-1] != arch.sizes[0] + ones:
+        note = " plus its column of ones (fused params)" if ones else ""
         raise ValueError(
-            f"input width {X.shape[-1]} does not match the network's input width {arch.sizes[0]}"
+            f"input width {X.shape[-1]} does not match the network's input width {arch.sizes[0]}{note}"
         )
 
 
-def _with_ones(a: Array) -> Array:
-    """``a`` (..., n) with a column of ones appended: (..., n + 1)."""
+def with_ones(a: Array) -> Array:
+    """``a`` (..., n) with a column of ones appended: (..., n + 1), the input
+    :func:`forward` takes with fused params (see :class:`Params`)."""
     return np.concatenate((a, shared_ones(a.shape[:-1] + (1,), a.dtype)), axis=-1)
 
 
@@ -194,7 +196,8 @@ def forward(
 
     Parameters
     ----------
-    X : (B, n_0) shared by all K networks, or (K, B, n_0)
+    X : (B, n_0) shared by all K networks, or (K, B, n_0); with
+        ``params.fused``, ``with_ones(X)`` (n_0 + 1 columns)
     derivatives : list, optional
         If given, ``f'(z)`` of each weight layer is appended to it, computed
         together with ``f(z)`` (cheaper than afterwards; training passes it
@@ -208,10 +211,10 @@ def forward(
         ``acts[l]`` but the output carries a last column of ones (n_l + 1),
         the input of the fused product.
     """
-    _check_inputs(arch, X)
     fused = params.fused
-    a = X if fused is None else _with_ones(X)
-    zs, acts = [], [a]
+    _check_inputs(arch, X, ones=fused is not None)
+    a = X
+    zs, acts = [], [X]
     product = _product(X, params.W[0])
     last = arch.n_layers - 1
     for l, act in enumerate(arch.layer_activations):
@@ -227,7 +230,7 @@ def forward(
             a, d = act.value_and_derivative(z)
             derivatives.append(d)
         if fused is not None and l < last:
-            a = _with_ones(a)
+            a = with_ones(a)
         zs.append(z)
         acts.append(a)
     return zs, acts

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, forward, sgd_scale, sgd_step
+from .network import Architecture, Params, backward, forward, sgd_scale, sgd_step, with_ones
 from .optimizers import OptimizerState
 
 Array = np.ndarray
@@ -101,6 +101,8 @@ def train_epoch(
         for start in range(0, n, rows):
             idx = order[..., start : start + rows]  # (rows,) or (K, rows)
             X_chunk, T_chunk = X[idx], T[idx]
+            if params.fused is not None:
+                X_chunk = with_ones(X_chunk)  # once per chunk, not per step
             outputs = []
             for s in range(0, idx.shape[-1], batch_size):
                 x, t = X_chunk[..., s : s + batch_size, :], T_chunk[..., s : s + batch_size, :]

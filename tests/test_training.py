@@ -197,7 +197,9 @@ def test_fused_params_compute_what_the_plain_ones_do(single):
         np.testing.assert_array_equal(b_f, b)
     der, der_f = [], []
     zs, acts = nn.forward(ARCH, params, x, der)
-    zs_f, acts_f = nn.forward(ARCH, fused, x, der_f)
+    zs_f, acts_f = nn.forward(ARCH, fused, nn.network.with_ones(x), der_f)
+    with pytest.raises(ValueError, match="column of ones"):
+        nn.forward(ARCH, fused, x)
     for a, a_f in zip(acts[:-1], acts_f[:-1]):  # inputs of the products: a column of ones more
         np.testing.assert_array_equal(a_f[..., :-1], a)
         assert (a_f[..., -1] == 1).all()
