@@ -123,7 +123,10 @@ class Params:
         on these; it measured within noise of the stack of one (NumPy costs a
         2-D call about what it costs a 3-D one).
         """
-        return Params(*(None if arrays is None else [x[0] for x in arrays] for arrays in (self.W, self.b, self.fused)))
+        def first(arrays: list[Array] | None) -> list[Array] | None:
+            return None if arrays is None else [x[0] for x in arrays]
+
+        return Params(first(self.W), first(self.b), first(self.fused))
 
     def fused_copy(self) -> "Params":
         """A copy with biases (required) in the ``fused`` layout; :meth:`assign` copies it back."""
