@@ -23,7 +23,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, Activation
 from .lookup import lookup
-from .reductions import max_last, sum_last
+from .reductions import max_last, shared_ones, sum_last
 
 Array = np.ndarray
 
@@ -37,7 +37,8 @@ def _softmax(z: Array) -> Array:
 def _softmax_unit_derivative(z: Array) -> Array:
     # With cross-entropy the softmax Jacobian cancels (delta = y - t): an
     # output unit always passes its gradient, so it can never be dead.
-    return np.ones_like(z)
+    # A shared read-only array of ones: every training step asks for one.
+    return shared_ones(z.shape, z.dtype)
 
 
 # Softmax as an Activation so the forward pass treats every output alike.

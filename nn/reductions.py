@@ -4,6 +4,9 @@ NumPy reduces over a short trailing axis (10 output units) or a middle axis
 (the batch inside a (K, B, n) stack) about 5-10x slower than a matrix
 product with a vector of ones does the same sum: 20-40 us against 4 us per
 call at K=20, B=32, which adds up over thousands of steps per epoch.
+For 2-D ``x`` (one network) ``np.dot`` does the product: the same BLAS call
+as ``np.matmul`` on each network of a stack (the same numbers), 0.2-0.3 us
+cheaper.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ Array = np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
-def _ones(shape: tuple[int, ...], dtype: np.dtype) -> Array:
+def shared_ones(shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    """A read-only array of ones, one per shape and dtype (cached: no allocation per call)."""
     ones = np.ones(shape, dtype=dtype)
     ones.flags.writeable = False  # shared between calls
     return ones
@@ -23,12 +27,14 @@ def _ones(shape: tuple[int, ...], dtype: np.dtype) -> Array:
 
 def sum_last(x: Array) -> Array:
     """Sum over the last axis: (..., n) -> (...)."""
-    return np.matmul(x, _ones((x.shape[-1],), x.dtype))
+    product = np.dot if x.ndim == 2 else np.matmul
+    return product(x, shared_ones((x.shape[-1],), x.dtype))
 
 
 def sum_rows(x: Array) -> Array:
     """Sum over the second-to-last axis, kept: (..., B, n) -> (..., 1, n)."""
-    return np.matmul(_ones((1, x.shape[-2]), x.dtype), x)
+    product = np.dot if x.ndim == 2 else np.matmul
+    return product(shared_ones((1, x.shape[-2]), x.dtype), x)
 
 
 def max_last(x: Array) -> Array:
