@@ -701,7 +701,7 @@ def scaling_section(mode: Mode) -> tuple[list[Row], list[str]]:
 
 # What a sweep task spends its time on: the nn/ entry points train_group calls.
 PROFILED = {"training epochs (nn.train_epoch)": "train_epoch",
-            "test and validation accuracy (nn.loss_and_accuracy)": "loss_and_accuracy",
+            "test and validation accuracy (nn.accuracy)": "accuracy",
             "probe diagnostics (nn.diagnose)": "diagnose"}
 
 

@@ -114,10 +114,8 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     dtype = np.dtype(first.dtype)
     X = data.X_train.astype(dtype)
     T = one_hot_targets(data.y_train, data.n_classes, first.targets).astype(dtype)
-    X_test = data.X_test.astype(dtype)
-    T_test = one_hot_targets(data.y_test, data.n_classes, first.targets).astype(dtype)
+    X_test = data.X_test.astype(dtype)  # test and validation sets give accuracies only
     X_val = data.X_val.astype(dtype)
-    T_val = one_hot_targets(data.y_val, data.n_classes, first.targets).astype(dtype)
     has_val = len(X_val) > 0
     probe = probe_indices(len(X), first.probe_size)
     X_probe, T_probe = X[probe], T[probe]
@@ -141,8 +139,8 @@ def train_group(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
 
     def record(epoch: int, train_loss: np.ndarray, train_acc: np.ndarray) -> None:
         with np.errstate(all="ignore"):
-            _, test_acc = nn.loss_and_accuracy(arch, params, X_test, data.y_test, T_test)
-            val_acc = nn.loss_and_accuracy(arch, params, X_val, data.y_val, T_val)[1] if has_val else None
+            test_acc = nn.accuracy(arch, params, X_test, data.y_test)
+            val_acc = nn.accuracy(arch, params, X_val, data.y_val) if has_val else None
         diag = nn.diagnose(arch, params, X_probe, T_probe, lr, first.backprop, optimizer=optimizer)
         finite = nn.is_finite(params) & np.isfinite(train_loss)
         select = val_acc if has_val else test_acc

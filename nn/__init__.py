@@ -13,6 +13,7 @@ from .network import (
     Architecture,
     Grads,
     Params,
+    accuracy,
     backward,
     forward,
     init_params,
@@ -27,7 +28,7 @@ from .training import train_epoch
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "DEAD_TOL", "LAYER_METRICS", "diagnose",
     "INITIALIZERS", "get_initializer", "BACKPROP_RULES", "DTYPES", "Architecture", "Grads",
-    "Params", "backward", "forward", "init_params", "is_finite", "loss_and_accuracy",
+    "Params", "accuracy", "backward", "forward", "init_params", "is_finite", "loss_and_accuracy",
     "sgd_update", "HYPER_PARAMETERS", "OPTIMIZERS", "Optimizer", "OptimizerState", "get_optimizer",
     "init_state", "OUTPUTS", "get_output", "train_epoch",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -431,6 +431,20 @@ def sgd_update(params: Params, acts: list[Array], dz: list[Array], lr: Array, bu
 EVAL_ROWS = 64
 
 
+def _outputs_by_chunk(arch: Architecture, params: Params, X: Array, chunk: int | None) -> Iterator[tuple[slice, Array]]:
+    """The rows of ``X`` (N, n_0) ``chunk`` at a time (default :data:`EVAL_ROWS`) and
+    the networks' outputs on them: (rows, y), y (K, rows, n_out)."""
+    chunk = chunk or EVAL_ROWS
+    for s in range(0, X.shape[0], chunk):
+        rows = slice(s, s + chunk)
+        yield rows, forward(arch, params, X[rows])[1][-1]
+
+
+def _correct(y: Array, labels: Array) -> Array:
+    """(K,) number of rows whose largest output is the label: y (K, rows, n_out), labels (rows,)."""
+    return np.count_nonzero(y.argmax(axis=-1) == labels, axis=-1)
+
+
 def loss_and_accuracy(
     arch: Architecture, params: Params, X: Array, labels: Array, T: Array, chunk: int | None = None
 ) -> tuple[Array, Array]:
@@ -445,15 +459,22 @@ def loss_and_accuracy(
     loss, accuracy : (K,) float64
     """
     K, N = params.K, X.shape[0]
-    chunk = chunk or EVAL_ROWS
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
-    for s in range(0, N, chunk):
-        _, acts = forward(arch, params, X[s : s + chunk])
-        y = acts[-1]
-        loss_sum += arch.out.loss(y, T[s : s + chunk]).sum(axis=1, dtype=np.float64)
-        correct += (y.argmax(axis=-1) == labels[s : s + chunk]).sum(axis=1)
+    for rows, y in _outputs_by_chunk(arch, params, X, chunk):
+        loss_sum += arch.out.loss(y, T[rows]).sum(axis=1, dtype=np.float64)
+        correct += _correct(y, labels[rows])
     return loss_sum / N, correct / N
+
+
+def accuracy(arch: Architecture, params: Params, X: Array, labels: Array, chunk: int | None = None) -> Array:
+    """(K,) float64 accuracy of each network on ``X`` (N, n_0), ``labels`` (N,):
+    :func:`loss_and_accuracy`'s second half, without the loss (what the
+    per-epoch test and validation figures need)."""
+    correct = np.zeros(params.K)
+    for rows, y in _outputs_by_chunk(arch, params, X, chunk):
+        correct += _correct(y, labels[rows])
+    return correct / X.shape[0]
 
 
 def is_finite(params: Params) -> Array:

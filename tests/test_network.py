@@ -496,3 +496,21 @@ def test_order_of_the_wrong_shape_names_the_shapes():
     X = np.zeros((4, SIZES[0]))
     with pytest.raises(ValueError, match=r"\(2, N\).*\(3, 4\)"):
         nn.train_epoch(arch, params, X, np.zeros((4, SIZES[-1])), np.zeros((3, 4), int), np.ones(2))
+
+
+def test_accuracy_is_loss_and_accuracys_second_half():
+    """nn.accuracy (the per-epoch test and validation figure) equals the accuracy
+    of nn.loss_and_accuracy, over chunks that do not divide the rows."""
+    arch = nn.Architecture((5, 4, 3, 3), "relu", "same", False, "float64")  # ReLU outputs: ties at 0
+    params = nn.init_params(arch, ["he_normal"] * 3, [np.random.default_rng(s) for s in range(3)])
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(50, 5))
+    labels = rng.integers(0, 3, 50)
+    T = np.eye(3)[labels]
+    for chunk in (None, 7):
+        _, want = nn.loss_and_accuracy(arch, params, X, labels, T, chunk)
+        got = nn.accuracy(arch, params, X, labels, chunk)
+        np.testing.assert_array_equal(got, want)
+        assert got.shape == (3,) and 0 < got.max() < 1
+    direct = (nn.forward(arch, params, X)[1][-1].argmax(axis=-1) == labels).mean(axis=1)
+    np.testing.assert_array_equal(nn.accuracy(arch, params, X, labels), direct)
