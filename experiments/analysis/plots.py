@@ -211,11 +211,20 @@ def _same(column: pd.Series, value: Any) -> pd.Series:
 def cell_runs(tables: Tables, cell: Mapping[str, Any]) -> pd.DataFrame:
     """The rows of ``tables.runs`` that belong to ``cell`` (a summary row)."""
     runs = tables.runs
-    mask = pd.Series(True, index=runs.index)
+    # NumPy masks, not pandas ones: the plots and the report ask for a few
+    # hundred cells, and each pandas comparison costs more than its rows.
+    mask = np.ones(len(runs), dtype=bool)
     for key in cell_keys(tables):
         if key in cell and key in runs:
-            mask &= _same(runs[key], cell[key])
+            mask &= _same_values(runs[key].to_numpy(), cell[key])
     return runs[mask]
+
+
+def _same_values(values: np.ndarray, value: Any) -> np.ndarray:
+    """:func:`_same` on an array: ``values == value`` with missing values equal to each other."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return pd.isna(values)
+    return np.asarray(values == value, dtype=bool)
 
 
 def group_runs(tables: Tables, group: Any) -> pd.DataFrame:
@@ -315,18 +324,32 @@ def epoch_curve(
     summary counts it. Returns a frame indexed by epoch with columns
     ``mean``, ``lo``, ``hi``, ``n``; epochs without any value are dropped.
     """
-    sub = frame[frame["run_id"].isin(list(run_ids))]
+    keep = frame["run_id"].isin(list(run_ids)).to_numpy(copy=True)
     if layer is not None:
-        sub = sub[sub["layer"] == layer]
-    if sub.empty:
+        keep &= frame["layer"].to_numpy() == layer
+    if not keep.any():
         return pd.DataFrame(columns=["mean", "lo", "hi", "n"], dtype=float)
-    wide = sub.pivot(index="epoch", columns="run_id", values=value).astype(float)
-    wide = wide.replace([np.inf, -np.inf], np.nan).sort_index()
+    # The (epoch, run) matrix in NumPy: a figure asks for a hundred curves,
+    # and a pandas pivot per curve was most of the time of drawing them.
+    epochs, row = np.unique(frame["epoch"].to_numpy()[keep], return_inverse=True)
+    _, col = np.unique(frame["run_id"].to_numpy()[keep], return_inverse=True)  # runs in name order, as a pivot
+    wide = np.full((len(epochs), col.max() + 1), np.nan)
+    wide[row, col] = frame[value].to_numpy(dtype=float)[keep]
+    wide[~np.isfinite(wide)] = np.nan
     if hold:
-        wide = wide.reindex(range(int(wide.index.min()), int(wide.index.max()) + 1)).ffill()
-    out = pd.DataFrame(
-        {"mean": wide.mean(axis=1), "lo": wide.min(axis=1), "hi": wide.max(axis=1), "n": wide.count(axis=1)}
-    )
+        every = np.arange(epochs[0], epochs[-1] + 1)
+        full = np.full((len(every), wide.shape[1]), np.nan)
+        full[epochs - epochs[0]] = wide
+        for i in range(1, len(full)):  # forward fill, epoch by epoch
+            missing = np.isnan(full[i])
+            full[i, missing] = full[i - 1, missing]
+        epochs, wide = every, full
+    missing = np.isnan(wide)
+    n = wide.shape[1] - missing.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an epoch without values is dropped below
+        mean = np.where(missing, 0.0, wide).sum(axis=1) / n  # as pandas' mean: NaN as 0, then / count
+    out = pd.DataFrame({"mean": mean, "lo": np.fmin.reduce(wide, axis=1), "hi": np.fmax.reduce(wide, axis=1),
+                        "n": n}, index=pd.Index(epochs, name="epoch"))
     return out[out["n"] > 0]
 
 
