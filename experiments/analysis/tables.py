@@ -15,6 +15,7 @@ from scipy.special import stdtrit
 
 import nn
 from experiments.analysis import outcomes
+from experiments.analysis.csv_text import frame_csv
 from experiments.config import FIELDS
 from experiments.data import TARGET_ENCODINGS, DataError, load_dataset
 from experiments.store import atomic_write_text
@@ -78,7 +79,7 @@ class Tables:
         paths = []
         for name in ("runs", "epochs", "layers", "summary"):
             path = out_dir / f"{name}.csv"
-            atomic_write_text(path, getattr(self, name).to_csv(index=False))
+            atomic_write_text(path, frame_csv(getattr(self, name)))
             paths.append(path)
         return paths
 
