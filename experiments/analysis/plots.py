@@ -353,6 +353,19 @@ def epoch_curve(
     return out[out["n"] > 0]
 
 
+def _band(ax: Any, x: Iterable[float], lo: Iterable[float], hi: Iterable[float], **style: Any) -> None:
+    """The area between ``lo`` and ``hi`` (finite, one value per ``x``): ``ax.fill_between``'s area, drawn
+    as one polygon.
+
+    ``fill_between`` adds a collection, and matplotlib settles the view limits
+    of every Axes sharing an axis before adding one: with a dozen shared
+    panels of a few bands each, that was most of the time of building a figure.
+    A patch only extends the data limits; the limits are settled once, at layout.
+    """
+    x, lo, hi = (np.asarray(v, dtype=float) for v in (x, lo, hi))
+    ax.fill(np.concatenate([x, x[::-1]]), np.concatenate([lo, hi[::-1]]), lw=0, **style)
+
+
 def _grid(n: int, max_cols: int) -> tuple[int, int]:
     cols = max(1, min(n, max_cols))
     return math.ceil(n / cols), cols
@@ -731,7 +744,7 @@ def plot_learning_curves(tables: Tables) -> Figure | None:
         for g, text, c, v in panels.get((which, opt), []):
             color, ls = styles[g]
             ax.plot(c.index, c["mean"], color=color, ls=ls, lw=2, marker="o" if len(c) == 1 else None, label=text)
-            ax.fill_between(c.index, c["lo"], c["hi"], color=color, alpha=0.12, lw=0)
+            _band(ax, c.index, c["lo"], c["hi"], color=color, alpha=0.12)
             if not v.empty:
                 ax.plot(v.index, v["mean"], color=color, **VAL_STYLE)
         if k == 0:
@@ -798,7 +811,7 @@ def plot_dead_units(tables: Tables) -> Figure | None:
             ax = axs[r, layers_shown.index(layer)]
             color, ls = styles[g]
             (line,) = ax.plot(c.index, c["mean"], color=color, ls=ls, lw=2, marker="o" if len(c) == 1 else None)
-            ax.fill_between(c.index, c["lo"], c["hi"], color=color, alpha=0.10, lw=0)
+            _band(ax, c.index, c["lo"], c["hi"], color=color, alpha=0.10)
             handles.setdefault(text, line)
         for k, layer in enumerate(layers_shown):
             ax = axs[r, k]
@@ -851,7 +864,7 @@ def _log_line(ax: Any, c: pd.DataFrame, floor: float, color: Any, ls: str) -> No
     if ls == "-":
         lo = c["lo"].fillna(c["mean"]).clip(lower=floor)
         hi = c["hi"].fillna(c["mean"]).clip(lower=floor)
-        ax.fill_between(c.index, lo, hi, color=color, alpha=0.13, lw=0)
+        _band(ax, c.index, lo, hi, color=color, alpha=0.13)
 
 
 def plot_gradient_flow(tables: Tables) -> Figure | None:
