@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, FuncFormatter, LogLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 from PIL.PngImagePlugin import PngInfo  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -400,10 +400,27 @@ class _MinorLogLabels(Formatter):
         return f"{v:g}" if mantissa in (2.0, 5.0) else ""
 
 
+class _MinorLogTicks(LogLocator):
+    """Minor ticks of a log axis where :class:`_MinorLogLabels` labels them: over
+    less than two decades; none over more.
+
+    Unlabelled minor ticks over many decades cost as much to place, lay out
+    and draw as the rest of a panel's axes (every shared panel has them) and
+    add little to reading it: the labelled decades stay, with their grid lines.
+    """
+
+    def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+        lo, hi = sorted((vmin, vmax))
+        if lo <= 0 or hi / lo > 100:
+            return []
+        return super().tick_values(vmin, vmax)
+
+
 def _plain_log_labels(ax: Any) -> None:
     """Label a log y axis with plain numbers (0.01, 1, 100), readable and quick
     to draw (no mathtext); over less than two decades, label 2x and 5x too."""
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(_MinorLogTicks(subs="auto"))
     ax.yaxis.set_minor_formatter(_MinorLogLabels())
 
 
@@ -824,11 +841,11 @@ def plot_dead_units(tables: Tables) -> Figure | None:
                 xlabel = "\n".join(filter(None, [xlabel, textwrap.fill("at 0 throughout: " + ", ".join(flat), 55)]))
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_title(f"{layer_label(tables, layer)}, {which} cells", fontsize=10)
-            ax.set_ylim(-0.02 * top, top)
             ax.grid(alpha=0.3)
         axs[r, 0].set_ylabel("dead units (fraction of the layer)")
         axs[r, -1].legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.02, 0.5),
                           fontsize=8, title=f"{group_noun(tables)} at its {which} cell")
+    axs[0, 0].set_ylim(-0.02 * top, top)  # the panels share it: set once, not once per panel
     for ax in axs[-1]:
         ax.xaxis.get_major_locator().set_params(integer=True)
     dropped = ("\nthe softmax output layer is not shown: with cross-entropy it always passes gradient"
@@ -913,9 +930,11 @@ def plot_gradient_flow(tables: Tables) -> Figure | None:
             ax.text(0.5, 0.5, "no finite gradients", transform=ax.transAxes, ha="center", va="center")
         where = "\n".join(f"{w}: {t}" for w, t in panel["cells"].items() if t)
         ax.set_title(f"{g}\n{where}" if where else str(g), fontsize=9)
-        ax.set_yscale("log")
-        _plain_log_labels(ax)
         ax.grid(alpha=0.3, which="major")
+    # The panels share their y axis (its scale, ticks and labels): set once, not
+    # once per panel, since each setting is applied to every panel that shares it.
+    axs.flat[0].set_yscale("log")
+    _plain_log_labels(axs.flat[0])
     for ax in axs.flat[len(panels):]:
         ax.set_visible(False)
     for ax in axs.flat[: len(panels)]:
