@@ -11,7 +11,6 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
 import nn
 from experiments.analysis import outcomes
@@ -222,8 +221,12 @@ def _t975(dof: int) -> float:
 
     What ``scipy.stats.t.ppf(0.975, dof)`` computes, from scipy.special: that
     spares the import of scipy.stats (a second), and the cache spares the
-    per-call overhead (a sweep asks for a handful of ``dof``).
+    per-call overhead (a sweep asks for a handful of ``dof``). Imported here,
+    when first needed: scipy.special alone takes a fifth of a second to
+    import, and a sweep of one seed per cell never needs it.
     """
+    from scipy.special import stdtrit
+
     return stdtrit(dof, 0.975)
 
 
