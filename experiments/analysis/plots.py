@@ -231,7 +231,7 @@ def _same_values(values: np.ndarray, value: Any) -> np.ndarray:
 
 def group_runs(tables: Tables, group: Any) -> pd.DataFrame:
     """All rows of ``tables.runs`` of one group, every cell."""
-    return tables.runs[_same(tables.runs[group_column(tables)], group)]
+    return tables.runs[_same_values(tables.runs[group_column(tables)].to_numpy(), group)]
 
 
 def format_value(value: Any) -> str:
