@@ -52,8 +52,6 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter, LogLocator  # noqa: E402
-from PIL import Image  # noqa: E402
-from PIL.PngImagePlugin import PngInfo  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import nn  # noqa: E402
@@ -1076,33 +1074,14 @@ def _save(fig: Figure, path: Path) -> None:
         os.close(fd)
         try:
             _layout_once(fig)
-            _write_png(fig, tmp)
+            # zlib level 1, not PIL's default 6: the same pixels, encoded in a
+            # quarter less time, for files 7-20% larger.
+            fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
     finally:
         plt.close(fig)
-
-
-def _write_png(fig: Figure, path: str | Path) -> None:
-    """``fig.savefig(path, format="png", dpi=DPI)``, the same pixels, written faster.
-
-    The figures are opaque, so the file holds RGB rather than RGBA, and it is
-    compressed at zlib level 1 rather than 6: a quarter fewer bytes to
-    compress, and compressed about twice as fast, for files of about the same
-    size (encoding was a sixth of the time of drawing a figure). A figure
-    with any transparent pixel keeps its alpha channel.
-    """
-    fig.set_dpi(DPI)
-    fig.canvas.draw()
-    rgba = fig.canvas.buffer_rgba()
-    size = (rgba.shape[1], rgba.shape[0])
-    image = Image.frombuffer("RGBA", size, rgba, "raw", "RGBA", 0, 1)
-    if np.asarray(rgba)[..., 3].min() == 255:
-        image = image.convert("RGB")
-    info = PngInfo()  # what savefig writes
-    info.add_text("Software", f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/")
-    image.save(path, format="png", compress_level=1, pnginfo=info, dpi=(DPI, DPI))
 
 
 # The order figures are handed to drawing workers: the slowest first (as
