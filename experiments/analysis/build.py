@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 from experiments.analysis.dashboard import write_dashboard
-from experiments.analysis.diagnosis import write_diagnosis
+from experiments.analysis.diagnosis import diagnosis_body, write_diagnosis
 from experiments.analysis.page import packed_plotly
 from experiments.analysis.plots import start_plots
-from experiments.analysis.report import write_report
+from experiments.analysis.report import report_body, write_report
 from experiments.analysis.tables import Tables, build_tables
 from experiments.config import SweepConfig
 from experiments.store import RunStore, StoreError
@@ -20,21 +21,33 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: i
     (all stored runs when ``sweep`` is None).
 
     The figures are drawn by ``jobs`` worker processes (default: one per core)
-    while this one writes the tables; the files do not depend on ``jobs``.
+    while this one writes the tables, works out the reports and writes
+    report.html; only the reports' lists of plots wait for the figures. The
+    files do not depend on ``jobs``.
     """
     out_dir = Path(out_dir)
     jobs = jobs or os.cpu_count() or 1
-    tables = load_tables(out_dir, sweep)
+    # plotly.js for report.html is compressed on a thread (zlib lets go of the
+    # GIL) while the runs load; joined before the figure workers are forked.
+    packing = threading.Thread(target=packed_plotly, daemon=True)
+    packing.start()
+    try:
+        tables = load_tables(out_dir, sweep)
+    finally:
+        packing.join()
     plots_drawn = start_plots(tables, out_dir / "plots", jobs)
     paths = tables.write(out_dir)
-    packed_plotly()  # for report.html; cached, and packed while the figures are drawn
+    report = report_body(tables, out_dir)
+    texts = {"report.md": "\n".join(report)}  # the findings report.html shows
+    diagnosis = diagnosis_body(tables, sweep) if sweep is not None else None
+    if diagnosis is not None:
+        texts["diagnosis.md"] = "\n".join(diagnosis[0])
+    dashboard = write_dashboard(tables, out_dir, sweep.name if sweep is not None else None, texts)
     paths += plots_drawn()  # the reports link the plots that exist: wait for them
-    paths.append(write_report(tables, out_dir))
-    if sweep is not None and sweep.variants:
-        diagnosis = write_diagnosis(tables, sweep, out_dir)
-        if diagnosis is not None:
-            paths += [diagnosis, out_dir / "diagnosis.csv"]
-    paths.append(write_dashboard(tables, out_dir, sweep.name if sweep is not None else None))  # reads the .md files
+    paths.append(write_report(tables, out_dir, report))
+    if diagnosis is not None:
+        paths += [write_diagnosis(tables, sweep, out_dir, diagnosis), out_dir / "diagnosis.csv"]
+    paths.append(dashboard)
     return paths
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -64,9 +64,15 @@ def markdown_table(lines: list[str]) -> dict[str, Any] | None:
     return {"header": cells(rows[0]), "rows": [cells(r) for r in rows[2:]]}
 
 
-def report_sections(out_dir: Path) -> dict[str, Any]:
-    """Findings of report.md; findings, explanation and table of diagnosis.md (None when absent)."""
+def report_sections(out_dir: Path, texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Findings of report.md; findings, explanation and table of diagnosis.md (None when absent).
+
+    ``texts``: file name -> the text that stands for that file of ``out_dir``
+    (the parts of a report known before it is written); other files are read.
+    """
     def read(name: str) -> str:
+        if texts is not None and name in texts:
+            return texts[name]
         try:
             return (out_dir / name).read_text(encoding="utf-8")
         except OSError:
@@ -129,7 +135,8 @@ def _table(frame: pd.DataFrame) -> dict[str, Any]:
                      for c in frame.columns]}
 
 
-def dashboard_data(tables: Tables, out_dir: Path, title: str) -> dict[str, Any]:
+def dashboard_data(tables: Tables, out_dir: Path, title: str, texts: Mapping[str, str] | None = None
+                   ) -> dict[str, Any]:
     """Everything the page draws, as plain data (see the module docstring)."""
     runs = tables.runs.reset_index(drop=True)
     heat = views.heatmap_info(tables)
@@ -165,7 +172,7 @@ def dashboard_data(tables: Tables, out_dir: Path, title: str) -> dict[str, Any]:
         "runs": _table(runs),
         "summary": _table(tables.summary),
         "rank_column": rank_column(tables),  # the cells table opens sorted as the report ranks them
-        **report_sections(out_dir),
+        **report_sections(out_dir, texts),
     }
 
 
@@ -204,18 +211,20 @@ BODY = """
 """
 
 
-def write_dashboard(tables: Tables, out_dir: str | Path, title: str | None = None) -> Path:
+def write_dashboard(tables: Tables, out_dir: str | Path, title: str | None = None,
+                    texts: Mapping[str, str] | None = None) -> Path:
     """Write ``out_dir/report.html`` (atomically) and return its path.
 
     Reads the findings from ``report.md`` and ``diagnosis.md`` of ``out_dir``,
-    so call it after those are written.
+    so call it after those are written, or pass their text (their findings,
+    at least) in ``texts`` (file name -> text).
     """
     out_dir = Path(out_dir)
     title = title or out_dir.resolve().name
     # Runs in grid order (axes, then seed): the order the run panel lists and colours them.
     order = [c for c in [*tables.axes, "seed"] if c in tables.runs]
     runs = tables.runs.sort_values(order, kind="stable") if order and not tables.runs.empty else tables.runs
-    data = dashboard_data(dataclasses.replace(tables, runs=runs.reset_index(drop=True)), out_dir, title)
+    data = dashboard_data(dataclasses.replace(tables, runs=runs.reset_index(drop=True)), out_dir, title, texts)
     n = len(tables.runs)
     axes = ", ".join(tables.axes) or "none"
     subtitle = (f"{n} runs; axes that vary (seed aside): {axes}; "

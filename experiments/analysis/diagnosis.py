@@ -349,11 +349,34 @@ def _table(stats: pd.DataFrame, n_layers: int, book: bool) -> list[str]:
     return lines
 
 
-def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path) -> Path | None:
-    """Write ``out_dir/diagnosis.md`` for a sweep with variants; None otherwise."""
+def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path,
+                    body: tuple[list[str], pd.DataFrame] | None = None) -> Path | None:
+    """Write ``out_dir/diagnosis.md`` and ``diagnosis.csv`` for a sweep with variants; None otherwise.
+
+    The plots of ``out_dir/plots`` that exist are linked, so draw them first.
+    ``body``: the :func:`diagnosis_body` of the same tables when it was
+    computed already (the outputs stage computes it while the figures are drawn).
+    """
+    out_dir = Path(out_dir)
+    body = body if body is not None else diagnosis_body(tables, sweep)
+    if body is None:
+        return None
+    lines, stats = list(body[0]), body[1]
+    plots = [p for p in ("accuracy_bars.png", "outcomes.png", "dead_units.png", "gradient_flow.png")
+             if (out_dir / "plots" / p).exists()]
+    if plots:
+        lines += ["## Plots", "", *[f"![{p}](plots/{p})" for p in plots], ""]
+    path = out_dir / "diagnosis.md"
+    atomic_write_text(path, "\n".join(lines))
+    atomic_write_text(out_dir / "diagnosis.csv", stats.to_csv(index=False))
+    return path
+
+
+def diagnosis_body(tables: Tables, sweep: SweepConfig) -> tuple[list[str], pd.DataFrame] | None:
+    """(the lines of ``diagnosis.md`` before its plots, the table of ``diagnosis.csv``);
+    None for a sweep without variants or without runs of them."""
     if not sweep.variants or tables.runs.empty or "variant" not in tables.runs:
         return None
-    out_dir = Path(out_dir)
     stats = variant_stats(tables, sweep)
     if stats.empty:
         return None
@@ -388,11 +411,4 @@ def write_diagnosis(tables: Tables, sweep: SweepConfig, out_dir: str | Path) -> 
         *_table(stats, n_layers, book),
         "",
     ]
-    plots = [p for p in ("accuracy_bars.png", "outcomes.png", "dead_units.png", "gradient_flow.png")
-             if (out_dir / "plots" / p).exists()]
-    if plots:
-        lines += ["## Plots", "", *[f"![{p}](plots/{p})" for p in plots], ""]
-    path = out_dir / "diagnosis.md"
-    atomic_write_text(path, "\n".join(lines))
-    atomic_write_text(out_dir / "diagnosis.csv", stats.to_csv(index=False))
-    return path
+    return lines, stats

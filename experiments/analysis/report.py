@@ -701,12 +701,33 @@ def _title(out_dir: Path) -> str:
     return out_dir.resolve().name
 
 
-def write_report(tables: Tables, out_dir: str | Path) -> Path:
+def write_report(tables: Tables, out_dir: str | Path, body: list[str] | None = None) -> Path:
     """Write ``out_dir/report.md`` (atomically) and return its path.
 
     Plots are linked from ``out_dir/plots`` when their files exist, so call
-    :func:`experiments.analysis.plots.make_plots` first.
+    :func:`experiments.analysis.plots.make_plots` first. ``body``: the
+    :func:`report_body` of the same tables and folder when it was computed
+    already (the outputs stage computes it while the figures are drawn).
     """
+    out_dir = Path(out_dir)
+    lines = list(body if body is not None else report_body(tables, out_dir))
+    plot_dir = out_dir / "plots"
+    present = [(name, caption) for name, caption in PLOT_FILES.items() if (plot_dir / name).is_file()]
+    lines += ["## Plots", ""]
+    if present:
+        for name, caption in present:
+            rel = Path(os.path.relpath(plot_dir / name, out_dir)).as_posix()
+            lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    else:
+        lines += ["No plots (no run produced data to plot).", ""]
+
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
+    return path
+
+
+def report_body(tables: Tables, out_dir: str | Path) -> list[str]:
+    """The lines of ``report.md`` before its plots: everything that does not wait for the figures."""
     out_dir = Path(out_dir)
     counts = status_counts(tables)
     total = sum(counts.values())
@@ -741,17 +762,4 @@ def write_report(tables: Tables, out_dir: str | Path) -> Path:
     per_optimizer = _optimizer_section(tables)
     if per_optimizer:
         lines += [f"## Per {group_noun(tables)} and optimizer", "", *per_optimizer, ""]
-
-    plot_dir = out_dir / "plots"
-    present = [(name, caption) for name, caption in PLOT_FILES.items() if (plot_dir / name).is_file()]
-    lines += ["## Plots", ""]
-    if present:
-        for name, caption in present:
-            rel = Path(os.path.relpath(plot_dir / name, out_dir)).as_posix()
-            lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
-    else:
-        lines += ["No plots (no run produced data to plot).", ""]
-
-    path = out_dir / "report.md"
-    atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
-    return path
+    return lines

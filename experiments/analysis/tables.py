@@ -11,10 +11,10 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
 import nn
 from experiments.analysis import outcomes
+from experiments.analysis.csv_text import frame_csv
 from experiments.config import FIELDS
 from experiments.data import TARGET_ENCODINGS, DataError, load_dataset
 from experiments.store import atomic_write_text
@@ -78,7 +78,7 @@ class Tables:
         paths = []
         for name in ("runs", "epochs", "layers", "summary"):
             path = out_dir / f"{name}.csv"
-            atomic_write_text(path, getattr(self, name).to_csv(index=False))
+            atomic_write_text(path, frame_csv(getattr(self, name)))
             paths.append(path)
         return paths
 
@@ -221,8 +221,12 @@ def _t975(dof: int) -> float:
 
     What ``scipy.stats.t.ppf(0.975, dof)`` computes, from scipy.special: that
     spares the import of scipy.stats (a second), and the cache spares the
-    per-call overhead (a sweep asks for a handful of ``dof``).
+    per-call overhead (a sweep asks for a handful of ``dof``). Imported here,
+    when first needed: scipy.special alone takes a fifth of a second to
+    import, and a sweep of one seed per cell never needs it.
     """
+    from scipy.special import stdtrit
+
     return stdtrit(dof, 0.975)
 
 
