@@ -343,8 +343,12 @@ def run_sweep(
         atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(sweep.resolved(), sort_keys=False))
         bar = tqdm(total=len(todo), unit="run", desc=sweep.name, disable=not progress, smoothing=0.1)
 
+        trained: dict[str, dict] = {}  # this sweep's results, for the outputs (no second read)
+
         def on_result(result: dict) -> None:
             outcome.counts[result["status"]] += 1
+            if report:
+                trained[result["run_id"]] = result
             bar.update(1)
 
         try:
@@ -370,5 +374,5 @@ def run_sweep(
         if report:
             from experiments.analysis.build import build_outputs  # the analysis side, imported only when used
 
-            build_outputs(out_dir, sweep, jobs=draw_jobs)
+            build_outputs(out_dir, sweep, jobs=draw_jobs, known=trained)
     return outcome

@@ -16,9 +16,10 @@ from experiments.config import SweepConfig
 from experiments.store import RunStore, StoreError
 
 
-def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: int | None = None) -> list[Path]:
+def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: int | None = None,
+                  known: dict[str, dict] | None = None) -> list[Path]:
     """Tables, plots, reports and report.html from the runs of ``sweep`` stored in ``out_dir``
-    (all stored runs when ``sweep`` is None).
+    (all stored runs when ``sweep`` is None); ``known``: see :func:`load_tables`.
 
     The figures are drawn by ``jobs`` worker processes (default: one per core)
     while this one writes the tables, works out the reports and writes
@@ -32,7 +33,7 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: i
     packing = threading.Thread(target=packed_plotly, daemon=True)
     packing.start()
     try:
-        tables = load_tables(out_dir, sweep)
+        tables = load_tables(out_dir, sweep, known)
     finally:
         packing.join()
     plots_drawn = start_plots(tables, out_dir / "plots", jobs)
@@ -51,14 +52,26 @@ def build_outputs(out_dir: str | Path, sweep: SweepConfig | None = None, jobs: i
     return paths
 
 
-def load_tables(out_dir: str | Path, sweep: SweepConfig | None = None) -> Tables:
+def load_tables(out_dir: str | Path, sweep: SweepConfig | None = None, known: dict[str, dict] | None = None) -> Tables:
     """The tables of the runs of ``sweep`` stored in ``out_dir`` (all stored runs when None);
-    unreadable run files are left out with a warning. A folder without stored runs is a StoreError."""
+    unreadable run files are left out with a warning. A folder without stored runs is a StoreError.
+
+    ``known``: results by run_id that the caller holds as they were stored
+    (the runner's, of the runs it just trained and wrote); only the other
+    runs of ``sweep`` are read back from their files.
+    """
     out_dir = Path(out_dir)
     if not (out_dir / "runs").is_dir():
         raise StoreError(f"{out_dir} holds no stored runs (no {out_dir / 'runs'} folder)")
     store = RunStore(out_dir)
-    results, bad = store.load() if sweep is None else store.load_runs(sweep.runs())
+    if sweep is None:
+        results, bad = store.load()
+    else:
+        known = known or {}
+        runs = sweep.runs()
+        stored, bad = store.load_runs([r for r in runs if r.run_id not in known])
+        results = {r.run_id: known.get(r.run_id) or stored[r.run_id]  # the sweep's order, as load_runs keeps
+                   for r in runs if r.run_id in known or r.run_id in stored}
     for run_id, why in bad.items():
         print(f"warning: stored run {run_id} is {why}; left out (a sweep will recompute it)", file=sys.stderr)
     if not results:

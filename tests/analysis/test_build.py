@@ -13,6 +13,7 @@ from experiments import config as cfg
 from experiments.analysis import plots
 from experiments.analysis.build import build_outputs, load_tables
 from experiments.runner import run_sweep
+from experiments.store import RunStore
 
 # A tiny slice of the default grid: two activations, so every figure has two groups.
 SETS = ["activations=relu,tanh", "inits=he_normal,glorot_uniform", "lrs=0.01,0.5", "seeds=0,1", "epochs=2",
@@ -95,3 +96,30 @@ def test_report_with_no_workers_is_one_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path), "--jobs", "0"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err == ["error: --jobs: 0 is not valid; it must be a positive number of workers"]
+
+
+def test_a_sweeps_outputs_from_the_runs_it_holds_equal_a_rebuild_from_the_files(stored, tmp_path):
+    """The runner hands the results it just trained to the outputs stage instead of
+    reading them back; a resumed sweep (half the runs stored before) mixes both.
+    Rebuilding from the files alone gives every file byte for byte."""
+    sweep, runs_only = stored
+    folder = tmp_path / "resumed"
+    shutil.copytree(runs_only, folder)
+    files = sorted((folder / "runs").glob("*.json"))
+    for path in files[::2]:
+        path.unlink()
+    outcome = run_sweep(sweep, folder, jobs=1, progress=False)
+    assert outcome.counts["skipped"] == len(files) - len(files[::2]) > 0
+    from_runner = _files(folder)
+    build_outputs(folder, sweep, jobs=1)
+    assert _files(folder) == from_runner
+
+
+def test_known_results_are_used_as_given_and_the_rest_read_in_sweep_order(stored):
+    sweep, runs_only = stored
+    held, _ = RunStore(runs_only).load_runs(sweep.runs())
+    ids = [r.run_id for r in sweep.runs()]
+    known = {run_id: {**held[run_id], "seconds": 123.0} for run_id in ids[1::3]}
+    runs = load_tables(runs_only, sweep, known).runs
+    assert list(runs["run_id"]) == list(load_tables(runs_only, sweep).runs["run_id"])
+    assert set(runs.loc[runs["seconds"] == 123.0, "run_id"]) == set(known)
