@@ -10,10 +10,12 @@ import contextlib
 import copy
 import datetime as _dt
 import functools
+import importlib
 import importlib.metadata
 import os
 import platform
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
@@ -351,6 +353,12 @@ def run_sweep(
                 trained[result["run_id"]] = result
             bar.update(1)
 
+        if report and todo:
+            # The analysis side's imports (matplotlib, pandas: most of a second)
+            # would run alone on one core after training; on a thread they
+            # overlap with it, whose main process only waits for results.
+            threading.Thread(target=importlib.import_module, args=("experiments.analysis.build",),
+                             daemon=True).start()
         try:
             execute(make_groups(todo, max_stack), store, map_unordered, on_result, task)
         finally:
