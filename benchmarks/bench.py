@@ -878,6 +878,16 @@ def write_outputs(out: Path, rows: list[Row], header: list[str], notes: list[str
     (out / "README-table.md").write_text(markdown(rows, header, notes))
 
 
+def run_part(label: str, part: Callable[[], tuple[list[Row], list[str]]], rows: list[Row], notes: list[str]) -> None:
+    """Run one part of the bench, printing its name and duration; its rows and notes are appended."""
+    print(f"{label} ...", flush=True)
+    start = time.perf_counter()
+    r, n = part()
+    rows += r
+    notes += n
+    print(f"  {time.perf_counter() - start:.1f} s", flush=True)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and a tiny sweep (seconds; for the tests)")
@@ -932,34 +942,19 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(f"one network: hidden activation {ONE_NET_ACTIVATION}, softmax + cross-entropy, biases, "
                  f"lr {ONE_NET_LR}, random data; nn/ is a stack of K=1; BLAS pinned to 1 thread; best of "
                  f"{mode.rounds} alternating rounds; GFLOP/s by the training convention below")
-    print(f"  {time.perf_counter() - section:.1f} s\nsweep ...", flush=True)
-    section = time.perf_counter()
-    r, n = sweep_section(mode, args.jobs, peaks)
-    rows += r
-    notes += n
-    if args.scaling:
-        print(f"  {time.perf_counter() - section:.1f} s\nscaling ...", flush=True)
-        section = time.perf_counter()
-        r, n = scaling_section(mode)
-        rows += r
-        notes += n
-    print(f"  {time.perf_counter() - section:.1f} s\nprofile ...", flush=True)
-    section = time.perf_counter()
-    r, n = stack_profile(mode)
-    rows += r
-    notes += n
-    stop_loky_workers()  # kept by the timed sweeps; none is timed after this
-    print(f"  {time.perf_counter() - section:.1f} s\nbatch 1 ...", flush=True)
-    section = time.perf_counter()
-    r, n = batch1_section(mode)
-    rows += r
-    notes += n
-    print(f"  {time.perf_counter() - section:.1f} s\nwhole command ...", flush=True)
-    section = time.perf_counter()
-    r, n = command_section(mode, args.jobs, torch)
-    rows += r
-    notes += n
     print(f"  {time.perf_counter() - section:.1f} s", flush=True)
+    # The parts timed on the sweep's loky workers first: they keep them warm
+    # from one timing to the next, and they are stopped before the rest.
+    on_workers = [("sweep", lambda: sweep_section(mode, args.jobs, peaks))]
+    if args.scaling:
+        on_workers.append(("scaling", lambda: scaling_section(mode)))
+    in_process = [("profile", lambda: stack_profile(mode)), ("batch 1", lambda: batch1_section(mode)),
+                  ("whole command", lambda: command_section(mode, args.jobs, torch))]
+    for label, part in on_workers:
+        run_part(label, part, rows, notes)
+    stop_loky_workers()
+    for label, part in in_process:
+        run_part(label, part, rows, notes)
     load1 = os.getloadavg()
     notes.append(f"load average (1, 5, 15 min): {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} at start, "
                  f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} at the end; bench took "
