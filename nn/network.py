@@ -440,8 +440,9 @@ def _outputs_by_chunk(arch: Architecture, params: Params, X: Array, chunk: int |
         yield rows, forward(arch, params, X[rows])[1][-1]
 
 
-def _correct(y: Array, labels: Array) -> Array:
-    """(K,) number of rows whose largest output is the label: y (K, rows, n_out), labels (rows,)."""
+def correct_counts(y: Array, labels: Array) -> Array:
+    """(K,) number of rows whose largest output is the label: y (K, rows, n_out),
+    labels (rows,) shared or (K, rows) per network."""
     return np.count_nonzero(y.argmax(axis=-1) == labels, axis=-1)
 
 
@@ -463,7 +464,7 @@ def loss_and_accuracy(
     correct = np.zeros(K)
     for rows, y in _outputs_by_chunk(arch, params, X, chunk):
         loss_sum += arch.out.loss(y, T[rows]).sum(axis=1, dtype=np.float64)
-        correct += _correct(y, labels[rows])
+        correct += correct_counts(y, labels[rows])
     return loss_sum / N, correct / N
 
 
@@ -473,7 +474,7 @@ def accuracy(arch: Architecture, params: Params, X: Array, labels: Array, chunk:
     per-epoch test and validation figures need)."""
     correct = np.zeros(params.K)
     for rows, y in _outputs_by_chunk(arch, params, X, chunk):
-        correct += _correct(y, labels[rows])
+        correct += correct_counts(y, labels[rows])
     return correct / X.shape[0]
 
 

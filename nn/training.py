@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Architecture, Params, backward, forward, sgd_scale, sgd_step, with_ones
+from .network import Architecture, Params, backward, correct_counts, forward, sgd_scale, sgd_step, with_ones
 from .optimizers import OptimizerState
 
 Array = np.ndarray
@@ -122,7 +122,7 @@ def train_epoch(
             y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-2)
             sample_loss[:, start : start + rows] = arch.out.loss(y, T_chunk)
             if labels is not None:
-                correct += (y.argmax(axis=-1) == labels[idx]).sum(axis=-1)
+                correct += correct_counts(y, labels[idx])
     if params is not target:
         target.assign(params)
     if optimizer is not None:
