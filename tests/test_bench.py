@@ -87,3 +87,12 @@ def test_quick_bench_writes_every_figure(tmp_path):
     shares = [float(r["value"]) for n, r in rows.items() if n.startswith("one stack") and "share in" in n]
     assert len(shares) == 4 and all(s > 0 for s in shares[:3]) and shares[3] >= 0
     assert (out / "README-table.md").read_text().startswith("`python -m benchmarks.bench --quick")
+
+
+def test_scaling_worker_counts_are_powers_of_two_up_to_the_cores():
+    from benchmarks.bench import worker_counts
+
+    assert worker_counts(1) == [1]
+    assert worker_counts(2) == [1, 2]
+    assert worker_counts(6) == [1, 2, 4, 6]
+    assert worker_counts(16) == [1, 2, 4, 8, 16]
