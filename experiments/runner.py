@@ -225,6 +225,15 @@ def _backend(backend: str, jobs: int, scheduler: str | None, keep_workers: bool 
             stop_loky_workers()
 
 
+def _import_analysis() -> None:
+    """Import the outputs stage ahead of time. A failure is left to the import
+    after training, where the sweep reports it: a thread would print a traceback."""
+    try:
+        importlib.import_module("experiments.analysis.build")
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
 def stop_loky_workers() -> None:
     """Stop the worker processes joblib keeps for reuse, however the sweep ends:
     left alone they (and loky's resource tracker) outlive a sweep ended by a
@@ -357,8 +366,7 @@ def run_sweep(
             # The analysis side's imports (matplotlib, pandas: most of a second)
             # would run alone on one core after training; on a thread they
             # overlap with it, whose main process only waits for results.
-            threading.Thread(target=importlib.import_module, args=("experiments.analysis.build",),
-                             daemon=True).start()
+            threading.Thread(target=_import_analysis, daemon=True).start()
         try:
             execute(make_groups(todo, max_stack), store, map_unordered, on_result, task)
         finally:
