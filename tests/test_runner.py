@@ -255,3 +255,17 @@ def test_workers_stop_after_a_sweep_unless_kept(tmp_path):
         assert workers() == set()
     finally:
         stop_loky_workers()
+
+
+def test_the_ahead_of_time_analysis_import_swallows_its_failure(monkeypatch):
+    """It runs on a thread, which would print a traceback; the import after
+    training meets the same failure where the sweep reports it."""
+    import importlib
+
+    from experiments import runner
+
+    def broken(name):
+        raise ImportError(f"no {name}")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    assert runner._import_analysis() is None
