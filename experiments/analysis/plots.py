@@ -201,13 +201,6 @@ def best_and_worst(tables: Tables) -> list[tuple[str, dict[Any, tuple[pd.Series,
     return [("best", best), ("worst", worst)] if worst else [("best", best)]
 
 
-def _same(column: pd.Series, value: Any) -> pd.Series:
-    """``column == value`` with missing values equal to each other."""
-    if pd.api.types.is_scalar(value) and pd.isna(value):
-        return column.isna()
-    return column == value
-
-
 def cell_runs(tables: Tables, cell: Mapping[str, Any]) -> pd.DataFrame:
     """The rows of ``tables.runs`` that belong to ``cell`` (a summary row)."""
     runs = tables.runs
@@ -221,7 +214,7 @@ def cell_runs(tables: Tables, cell: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _same_values(values: np.ndarray, value: Any) -> np.ndarray:
-    """:func:`_same` on an array: ``values == value`` with missing values equal to each other."""
+    """``values == value`` (an array of a column's values) with missing values equal to each other."""
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return pd.isna(values)
     return np.asarray(values == value, dtype=bool)
@@ -642,7 +635,8 @@ def plot_outcomes(tables: Tables) -> Figure | None:
     y = np.arange(len(groups))
     for (r, opt), (c, lr) in itertools.product(enumerate(opts), enumerate(lrs)):
         ax = axs[r, c]
-        part = table[_same(table["lr"], lr) & _same(table["optimizer"], opt)].set_index("group").reindex(groups)
+        rows = _same_values(table["lr"].to_numpy(), lr) & _same_values(table["optimizer"].to_numpy(), opt)
+        part = table[rows].set_index("group").reindex(groups)
         total = part["runs"].fillna(0).to_numpy(dtype=float)
         left = np.zeros(len(groups))
         for name, col in zip(outcomes.NAMES, outcomes.COUNT_COLUMNS):
