@@ -28,7 +28,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .initializers import get_initializer
 from .outputs import Output, get_output
-from .reductions import shared_ones, sum_rows
+from .reductions import product_for, shared_ones, sum_rows
 
 Array = np.ndarray
 
@@ -166,18 +166,6 @@ def init_params(arch: Architecture, inits: Sequence[str], rngs: Sequence[np.rand
     return Params(W, b)
 
 
-def _product(a: Array, b: Array):
-    """``np.matmul``, or ``np.dot`` when ``a`` and ``b`` are 2-D (one network).
-
-    ``np.dot`` calls the same BLAS routine with the same arguments (bit for
-    bit the numbers of ``np.matmul`` on each network of a stack, which the
-    stack tests check) and costs 0.4-1 us less per call: a 64-32-32-10 step
-    at batch 32 makes 8 products of 1.5-4 us. A pass picks it once for all
-    its layers.
-    """
-    return np.dot if a.ndim == 2 and b.ndim == 2 else np.matmul
-
-
 def _check_inputs(arch: Architecture, X: Array, ones: bool = False) -> None:
     if X.shape[-1] != arch.sizes[0] + ones:
         note = " plus its column of ones (fused params)" if ones else ""
@@ -218,7 +206,7 @@ def forward(
     _check_inputs(arch, X, ones=fused is not None)
     a = X
     zs, acts = [], [X]
-    product = _product(X, params.W[0])
+    product = product_for(X, params.W[0])
     last = arch.n_layers - 1
     for l, act in enumerate(arch.layer_activations):
         if fused is not None:
@@ -271,7 +259,7 @@ def _batch_product(a: Array, d: Array, out: Array | None = None) -> Array:
     """Sum over the batch of outer products ``a.T @ d``: (.., B, n), (K, B, m) -> (K, n, m)
     (2-D for one network: (B, n), (B, m) -> (n, m))."""
     if d.shape[-2] != 1:
-        return _product(a, d)(a.swapaxes(-1, -2), d, out=out)
+        return product_for(a, d)(a.swapaxes(-1, -2), d, out=out)
     # One sample per update (the book): an outer product, each entry one
     # multiplication, so every way of writing it gives the same numbers.
     if not _blas_outer(a, d):
@@ -357,7 +345,7 @@ def backward(
         if e is not None:
             np.multiply(e, scale, out=e)
     dz = [d]  # output layer first, reversed at the end
-    product = _product(d, params.W[-1])
+    product = product_for(d, params.W[-1])
     for l in range(arch.n_layers - 1, 0, -1):
         W_T = params.W[l].swapaxes(-1, -2)
         if e is None:
