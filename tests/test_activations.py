@@ -188,3 +188,35 @@ def test_value_and_derivative_equals_f_and_df(name):
         assert a.dtype == dtype and d.dtype == dtype, name
         np.testing.assert_allclose(a, act.f(z), rtol=1e-6 if dtype == np.float32 else 1e-14, atol=0)
         np.testing.assert_allclose(d, act.df(z), rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-300)
+
+
+# The closed forms as np.where writes them: the fast forms of nn.activations
+# must give these values bit for bit (signed zeros, infinities and NaN too).
+WHERE_FORMS = {
+    "elu": (lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1.0),
+            lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))),
+    "selu": (lambda z: np.where(z > 0, nn.activations.SELU_SCALE * z,
+                                (nn.activations.SELU_SCALE * nn.activations.SELU_ALPHA) * np.exp(np.minimum(z, 0))
+                                - nn.activations.SELU_SCALE * nn.activations.SELU_ALPHA),
+             lambda z: np.where(z > 0, nn.activations.SELU_SCALE,
+                                (nn.activations.SELU_SCALE * nn.activations.SELU_ALPHA) * np.exp(np.minimum(z, 0)))),
+    "leaky_relu": (lambda z: z * np.where(z > 0, 1.0, nn.activations.LEAKY_SLOPE).astype(z.dtype),
+                   lambda z: np.where(z > 0, 1.0, nn.activations.LEAKY_SLOPE)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHERE_FORMS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_forms_equal_where_forms_bit_for_bit(name, dtype):
+    rng = np.random.default_rng(5)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-300, -1e-300, 88.0, -88.0, 710.0, -710.0]
+    z = np.concatenate([rng.standard_normal(20_000) * s for s in (1e-3, 1.0, 30.0, 1e4)] + [special]).astype(dtype)
+    act = nn.ACTIVATIONS[name]
+    f_ref, df_ref = WHERE_FORMS[name]
+    with _errstate():
+        expected = [f_ref(z).astype(dtype), df_ref(z).astype(dtype)]
+        got = [act.f(z), act.df(z), *act.f_df(z)]
+    for value, ref in zip(got, expected + expected):
+        assert value.dtype == dtype
+        np.testing.assert_array_equal(value, ref)  # NaN where NaN
+        np.testing.assert_array_equal(np.signbit(value), np.signbit(ref))
