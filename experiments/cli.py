@@ -157,7 +157,9 @@ def _sweep(args: argparse.Namespace) -> int:
     c = outcome.counts
     retried = f", {c['retried']} of them failed before and retried" if c["retried"] else ""
     print(f"{sweep.name}: {c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed{retried}, "
-          f"{c['skipped']} skipped (already done), {outcome.seconds:.1f} s wall; results in {out}")
+          f"{c['skipped']} skipped (already done), {outcome.seconds:.1f} s training"
+          + (f", {outcome.outputs_seconds:.1f} s tables, plots and reports" if outcome.outputs_seconds else "")
+          + f"; results in {out}")
     return 0
 
 

@@ -619,6 +619,9 @@ def test_a_set_override_gets_its_own_folder_and_the_manifest_keeps_every_invocat
     assert [h["runs"].get("ok", 0) + h["runs"].get("diverged", 0) for h in manifest["history"]] == [2, 0]
     assert manifest["history"][0]["command"].startswith("sweep") and manifest["history"][0]["command"].endswith("mini.yaml")  # what computed the numbers survives
     assert manifest["runs"]["skipped"] == 2  # the latest invocation at the top
+    # Each invocation's outputs stage is timed into its own record, not a record of its own.
+    assert all(h["outputs_seconds"] > 0 for h in manifest["history"])
+    assert manifest["outputs_seconds"] == manifest["history"][-1]["outputs_seconds"]
 
 
 @pytest.mark.parametrize("sets", [["epochs=2"], ["data=csv:/a b/x.csv"], ["activations=relu,tanh", "lrs=0.5"]])
