@@ -160,22 +160,26 @@ SELU_SCALE = 1.0507009873554805
 def _exp_linear(alpha: float, scale: float):
     sa = scale * alpha
 
-    # No np.where (slow on small arrays): scale * max(z, 0) plus the negative
-    # side, sa * (exp(min(z, 0)) - 1), which is exactly 0 where z > 0. The
-    # values are those of np.where(z > 0, scale * z, ...) bit for bit.
-    def f(z: Array) -> Array:
-        a = np.maximum(z, 0)
-        if scale != 1.0:
-            a *= scale
-        a += sa * np.exp(np.minimum(z, 0)) - sa
-        return a
+    def negative_side(z: Array) -> Array:
+        # The negative side's derivative, sa * exp(min(z, 0)): sa where z > 0.
+        return sa * np.exp(np.minimum(z, 0))
 
-    def f_df(z: Array) -> tuple[Array, Array]:
-        e = sa * np.exp(np.minimum(z, 0))  # the negative side's derivative; sa where z > 0
+    def value(z: Array, e: Array) -> Array:
+        # No np.where (slow on small arrays): scale * max(z, 0) plus the
+        # negative side, e - sa, which is exactly 0 where z > 0. The values are
+        # those of np.where(z > 0, scale * z, e - sa) bit for bit.
         a = np.maximum(z, 0)
         if scale != 1.0:
             a *= scale
         a += e - sa
+        return a
+
+    def f(z: Array) -> Array:
+        return value(z, negative_side(z))
+
+    def f_df(z: Array) -> tuple[Array, Array]:
+        e = negative_side(z)
+        a = value(z, e)
         if scale == sa:  # ELU: e is already the derivative on both sides
             return a, e
         # scale where z > 0: e is sa there, and sa + (scale - sa) is scale
