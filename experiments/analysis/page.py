@@ -97,7 +97,7 @@ def render_page(title: str, body: str, data: Any, script: str) -> str:
     version, plotly_js = packed_plotly()
     # The data at gzip level 3, not 6: a sixth of the time for a tenth more
     # bytes (720 runs: 0.24 s -> 0.07 s, 0.85 MB -> 0.95 MB). plotly.js stays
-    # at 6: it is packed once per process, while the runs load.
+    # at 6: it is packed once per process, while the sweep trains or the runs load.
     payload = pack(json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False), level=3)
     return "\n".join([
         "<!DOCTYPE html>",
