@@ -154,6 +154,66 @@ def test_heatmap_with_one_activation_and_one_init(tmp_path):
     assert (tmp_path / "accuracy_heatmap.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_heatmap_cells_say_their_accuracy_and_outcomes():
+    tables = build_tables(grid_results())
+    fig = plots.plot_accuracy_heatmap(tables)
+    try:
+        labels = {ax.get_title(): next(c for c in ax.collections if isinstance(c, plots.PathLabels))
+                  for ax in fig.axes if ax.get_title()}
+        assert set(labels) == {"init = he_normal", "init = glorot_uniform"}
+        texts = labels["init = he_normal"].texts
+        assert len(texts) == 4  # relu and sigmoid x lr 0.1 and 1
+        # relu, he_normal, lr 1: two seeds learned, the third diverged (at 0.5); its mean over all three.
+        runs = tables.runs
+        cell = runs[(runs["activation"] == "relu") & (runs["init"] == "he_normal") & (runs["lr"] == 1.0)]
+        assert len(cell) == 3
+        assert f"{cell['test_acc'].mean():.2f}\n2/3 learned\n1/3 diverged" in texts
+        assert labels["init = he_normal"].get_zorder() > max(im.get_zorder() for im in fig.axes[0].images)
+    finally:
+        plots.plt.close(fig)
+
+
+def _ink_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) rows and columns of the non-white pixels of an RGBA image."""
+    rows, cols = np.nonzero(pixels[..., :3].min(axis=-1) < 0.5)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+@pytest.mark.parametrize("text, size, linespacing", [("0.97", 7, 1.2), ("0.16\n2/3 collapsed\n1/3 partial", 7, 1.1),
+                                                     ("not run", 8, 1.2), ("gy\nTg", 12, 1.5)])
+def test_cell_labels_lie_where_ax_text_puts_them(text, size, linespacing):
+    """The outlines cover what ``ax.text`` draws centred on the same point, to about a pixel."""
+    def drawn(label: bool) -> np.ndarray:
+        fig, ax = plots.plt.subplots(figsize=(3, 2), dpi=plots.DPI)
+        ax.set_axis_off()
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        if label:
+            plots._cell_labels(ax, [(0.5, 0.5, text, "black", size)], linespacing=linespacing)
+        else:
+            ax.text(0.5, 0.5, text, fontsize=size, ha="center", va="center", linespacing=linespacing)
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba(), dtype=float) / 255
+        plots.plt.close(fig)
+        return pixels
+
+    ours, theirs = _ink_box(drawn(True)), _ink_box(drawn(False))
+    assert np.abs(np.subtract(ours, theirs)).max() <= 2, (ours, theirs)
+
+
+def test_cell_labels_keep_their_texts_colours_and_places():
+    fig, ax = plots.plt.subplots()
+    try:
+        assert plots._cell_labels(ax, []) is None
+        labels = plots._cell_labels(ax, [(0, 1, "a\nb", "white", 7), (2, 3, "", "black", 8)])
+        assert labels.texts == ("a\nb", "")
+        assert labels.get_offsets().tolist() == [[0, 1], [2, 3]]
+        assert labels.get_facecolors()[:, :3].tolist() == [[1, 1, 1], [0, 0, 0]]
+        assert len(labels.get_paths()[1].vertices) == 0  # an empty label draws nothing
+        assert not labels.get_in_layout()
+    finally:
+        plots.plt.close(fig)
+
+
 def test_all_failed_writes_nothing_and_removes_stale_files(tmp_path):
     (tmp_path / "learning_curves.png").write_bytes(b"old")
     (tmp_path / "notes.png").write_bytes(b"not ours")
