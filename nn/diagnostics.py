@@ -33,6 +33,7 @@ import numpy as np
 
 from .network import EVAL_ROWS, Architecture, Params, backward, forward
 from .optimizers import OptimizerState
+from .percentiles import row_percentiles
 
 Array = np.ndarray
 
@@ -63,31 +64,6 @@ LAYER_METRICS = (
 def _norm(x: Array) -> Array:
     """Frobenius norm of each network's slice: (K, ...) -> (K,)."""
     return np.sqrt((x.astype(np.float64) ** 2).reshape(x.shape[0], -1).sum(axis=1))
-
-
-def row_percentiles(x: Array, q: list[float]) -> Array:
-    """Percentiles ``q`` (0..100) of each row of ``x`` (K, M): (len(q), K) float64.
-
-    Equal to ``np.percentile(x.astype(np.float64), q, axis=1)`` (linear
-    interpolation between the two nearest ranks, NaN for a row holding a
-    NaN), bit for bit, in about half its time: one sort along the contiguous
-    rows, in the array's own dtype (sorting float32 values and casting the
-    picked ones is exact), where ``np.percentile`` partitions a cast copy
-    along the strided axis. ``x`` is sorted in place.
-    """
-    x.sort(axis=1)
-    n = x.shape[1]
-    rank = (n - 1) * (np.asarray(q, dtype=np.float64) / 100)  # NumPy's "linear" virtual index
-    below = np.floor(rank).astype(np.intp)
-    above = np.minimum(below + 1, n - 1)
-    gamma = (rank - below)[:, None]  # (len(q), 1)
-    lo, hi = x[:, below].T.astype(np.float64), x[:, above].T.astype(np.float64)
-    # NumPy's _lerp: from the nearer end, so that gamma 0 and 1 give the ranks exactly.
-    diff = hi - lo
-    out = lo + diff * gamma
-    np.subtract(hi, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    out[:, np.isnan(x[:, -1])] = np.nan  # NaN sorts last
-    return out
 
 
 def diagnose(
