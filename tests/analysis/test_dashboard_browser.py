@@ -35,6 +35,9 @@ def sweeps(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweeps")
     for rule in ("exact", "book"):
         run_sweep(cfg.parse({**TINY, "backprop": rule}), root / rule, jobs=1, progress=False)
+    # one initializer: the heatmap has one panel
+    run_sweep(cfg.parse({**TINY, "name": "one_panel", "inits": ["he_normal"], "seeds": [0], "epochs": 1}),
+              root / "one_panel", jobs=1, progress=False)
     return root
 
 
@@ -130,6 +133,18 @@ def test_dashboard_in_chromium(browser, sweeps, tmp_path):
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
     assert errors == []
+
+
+def test_pooling_is_offered_only_with_several_panels(browser, sweeps):
+    for name, panels in (("exact", ["init"]), ("one_panel", [])):
+        assert list(views.heatmap_info(load_tables(sweeps / name)).facets) == panels
+        page, errors = open_page(browser, sweeps / name / "report.html")
+        page.wait_for_selector("#heatmap .main-svg", timeout=30_000)
+        assert page.locator("#pool-facets").is_visible() == bool(panels), name
+        if panels:
+            assert "one cell = every value of init" in page.inner_text("label:has(#pool-facets)")
+        assert errors == []
+        page.close()
 
 
 def test_compare_in_chromium(browser, sweeps, tmp_path):

@@ -28,9 +28,11 @@ class Dashboard {
   start() {
     this.buildFilters();
     const facets = this.D.heatmap.facets;
-    document.getElementById("facet-names").textContent = facets.length ? facets.join(", ") : "(nothing: one panel)";
+    document.getElementById("facet-names").textContent = facets.join(", ");
     const pool = document.getElementById("pool-facets");
+    // One panel: nothing to pool, so the option is not offered at all.
     pool.disabled = !facets.length;
+    pool.closest("label").hidden = !facets.length;
     pool.addEventListener("change", () => {
       this.pooled = pool.checked;
       if (this.selection) this.selection.facet = this.pooled ? null : (this.selection.facet ?? 0);
