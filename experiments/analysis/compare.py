@@ -28,12 +28,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
 from experiments.analysis.dashboard_views import outcome_column
 from experiments.analysis.page import packed_plotly, write_page
 from experiments.analysis.plots import format_value
-from experiments.analysis.tables import CONFIG_COLUMNS, Tables, ci95
+from experiments.analysis.tables import CONFIG_COLUMNS, Tables, ci95, t975
 from experiments.store import atomic_write_text
 
 # Columns of compare.csv after the cell's keys.
@@ -105,7 +104,7 @@ def interval(acc_a: pd.Series, acc_b: pd.Series) -> tuple[float, float, str, int
         if se == 0:
             return diff, diff, "welch", n
         dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-        half = stdtrit(dof, 0.975) * se
+        half = t975(dof) * se
         return diff - half, diff + half, "welch", n
     return np.nan, np.nan, "", n
 

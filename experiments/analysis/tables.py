@@ -212,12 +212,13 @@ def ci95(values: pd.Series) -> float:
     n = len(v)
     if n < 2:
         return np.nan
-    return float(_t975(n - 1) * v.std(ddof=1) / np.sqrt(n))
+    return float(t975(n - 1) * v.std(ddof=1) / np.sqrt(n))
 
 
 @functools.lru_cache(maxsize=None)
-def _t975(dof: int) -> float:
-    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom.
+def t975(dof: float) -> float:
+    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom
+    (whole for a mean's interval, fractional for Welch's).
 
     What ``scipy.stats.t.ppf(0.975, dof)`` computes, from scipy.special: that
     spares the import of scipy.stats (a second), and the cache spares the

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiments.analysis.tables import _t975, series_mean
+from experiments.analysis.tables import series_mean, t975
 
 
 def test_series_mean_equals_pandas_to_the_last_bit():
@@ -23,5 +23,5 @@ def test_series_mean_equals_pandas_to_the_last_bit():
 
 
 def test_t_quantile_equals_scipy_stats():
-    for dof in (*range(1, 200), 1000, 10**6):
-        assert _t975(dof) == stats.t.ppf(0.975, dof)
+    for dof in (*range(1, 200), 1000, 10**6, 1.5, 3.7281, 17.04):  # fractional: Welch's
+        assert t975(dof) == stats.t.ppf(0.975, dof)
