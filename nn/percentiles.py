@@ -43,7 +43,8 @@ def row_percentiles(x: Array, q: list[float], method: str | None = None) -> Arra
     NaN), bit for bit except for the sign of a zero: -0.0 counts as +0.0.
     The ranks are found in the array's own dtype (its values cast to float64
     afterwards are exact). ``x`` is overwritten. ``method``: one of
-    :data:`METHODS`, or None for the faster one here (:func:`faster_method`).
+    :data:`METHODS` (``"select"`` sorts where :func:`selectable` says it does
+    not apply), or None for the faster one here (:func:`faster_method`).
     """
     K, n = x.shape
     rank = (n - 1) * (np.asarray(q, dtype=np.float64) / 100)  # NumPy's "linear" virtual index

@@ -51,7 +51,7 @@ matplotlib.use("Agg")  # files only: never open a window, work without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties, findfont, get_font  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
@@ -714,18 +714,24 @@ def plot_outcomes(tables: Tables) -> Figure | None:
         part = table[rows].set_index("group").reindex(groups)
         total = part["runs"].fillna(0).to_numpy(dtype=float)
         left = np.zeros(len(groups))
+        # The panel's segments as one collection and their counts as one set
+        # of labels: a bar patch and a text each cost 0.3 s of the 720-run figure.
+        bars, colours, labels = [], [], []
         for name, col in zip(outcomes.NAMES, outcomes.COUNT_COLUMNS):
             k = part[col].fillna(0).to_numpy(dtype=float)
             share = np.divide(k, total, out=np.zeros_like(k), where=total > 0)
-            ax.barh(y, share, left=left, color=outcomes.BY_NAME[name].color, edgecolor="white", lw=0.5,
-                    label=name)
             for yi, (sh, kk, x0) in enumerate(zip(share, k, left)):
+                if sh > 0:  # barh's rectangle: height 0.8 around the row
+                    bars.append([(x0, yi - 0.4), (x0 + sh, yi - 0.4), (x0 + sh, yi + 0.4), (x0, yi + 0.4)])
+                    colours.append(outcomes.BY_NAME[name].color)
                 if sh >= 0.06:
-                    ax.text(x0 + sh / 2, yi, f"{int(kk)}", ha="center", va="center", fontsize=7, in_layout=False)
+                    labels.append((x0 + sh / 2, yi, f"{int(kk)}", "black", 7))
             left += share
-        for yi, t in enumerate(total):
-            if t == 0:
-                ax.text(0.5, yi, "not run", ha="center", va="center", fontsize=7, color="#555555")
+        labels += [(0.5, yi, "not run", "#555555", 7) for yi, t in enumerate(total) if t == 0]
+        ax.add_collection(PolyCollection(bars, facecolors=colours, edgecolors="white", linewidths=0.5))
+        ax.update_datalim([(0, -0.4), (0, len(groups) - 0.6)])  # every row, even one without a bar
+        ax.autoscale_view()
+        _cell_labels(ax, labels)
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.5, 1])
         title = [f"{name} = {format_value(v)}" for name, v in (("optimizer", opt), ("lr", lr)) if not pd.isna(v)]

@@ -300,6 +300,26 @@ def test_outcome_shares_split_by_lr_only_where_a_group_has_several():
         "slow": {"n_collapsed": 2, "n_learned": 0}, "fast": {"n_collapsed": 0, "n_learned": 2}}
 
 
+def test_outcome_bars_hold_every_segment_and_its_count():
+    tables = build_tables(grid_results())
+    shares = plots.outcome_shares(tables)
+    fig = plots.plot_outcomes(tables)
+    try:
+        for ax in fig.axes[:2]:  # one panel per learning rate
+            lr = float(ax.get_title().split("= ")[1])
+            rows = shares[shares["lr"] == lr].set_index("group").reindex(plots.group_values(tables))
+            counts = rows[[f"n_{name}" for name in plots.outcomes.NAMES]].to_numpy()
+            bars = next(c for c in ax.collections if isinstance(c, plots.PolyCollection))
+            assert len(bars.get_paths()) == np.count_nonzero(counts)  # one rectangle per segment
+            widths = sorted(round(float(np.ptp(p.vertices[:, 0])), 9) for p in bars.get_paths())
+            assert widths == sorted(round(float(k / n), 9) for row, n in zip(counts, rows["runs"]) for k in row if k)
+            labels = next(c for c in ax.collections if isinstance(c, plots.PathLabels))
+            assert sorted(labels.texts) == sorted(str(int(k)) for row, n in zip(counts, rows["runs"])
+                                                  for k in row if k / n >= 0.06)
+    finally:
+        plots.plt.close(fig)
+
+
 def test_layer_names_whatever_the_depth(tmp_path):
     assert [plots.layer_name(l, 3) for l in (1, 2, 3)] == ["hidden layer 1", "hidden layer 2", "output layer"]
     assert [plots.layer_name(l, 2) for l in (1, 2)] == ["hidden layer 1", "output layer"]
