@@ -122,6 +122,9 @@ def _selected(x: Array, below: Array) -> tuple[Array, Array]:
     """
     K, n = x.shape
     top = x.max(axis=1)  # rank n - 1
+    if (below == n - 1).all():  # the maximum alone: nothing to select
+        tops = np.tile(top.astype(np.float64), (len(below), 1))
+        return tops, tops.copy()
     blocks = -(-n // BLOCK)
     if n % BLOCK:
         padded = np.full((K, blocks * BLOCK), np.inf, dtype=x.dtype)

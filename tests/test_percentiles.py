@@ -55,6 +55,15 @@ def test_methods_agree_bit_for_bit(seed):
     assert not np.signbit(by_select[by_select == 0]).any()
 
 
+@pytest.mark.parametrize("q", [[100.0], [0.0], [50.0], [100.0, 0.0, 100.0]])
+def test_single_and_extreme_percentiles(q):
+    x = _hostile_rows("float32", 3000, 7)
+    with np.errstate(invalid="ignore"):
+        want = np.percentile(x.astype(np.float64), q, axis=1)
+        for method in METHODS:
+            np.testing.assert_array_equal(row_percentiles(x.copy(), q, method), want)
+
+
 def test_select_applies_to_long_float32_rows_only():
     assert selectable(np.float32, 4 * BLOCK) and not selectable(np.float32, 4 * BLOCK - 1)
     assert not selectable(np.float64, 8192)
